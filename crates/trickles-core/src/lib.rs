@@ -1,0 +1,8 @@
+//! The Trickles protocol, sans-IO (paper §2–§5).
+//!
+//! No syscalls, no clock, no randomness: every function takes bytes and the
+//! current time as arguments and returns actions, so the same code runs in
+//! the simulator, in tests and on the AF_XDP datapath.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
