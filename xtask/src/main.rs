@@ -18,7 +18,9 @@ Tasks:
   lint                 cargo fmt --check and cargo clippy -D warnings
   fuzz [SECS] [TARGET] Seed and run the cargo-fuzz targets (nightly), SECS each
                        (default 600); all targets unless one is named
-  bench [NAME]         Run the criterion benchmarks (default: crypto)
+  bench [RUNS]         Run the criterion micro-benchmarks (wire parse/checksum and
+                       crypto) RUNS times (default 3) and write the median of the
+                       per-run medians to bench/results/crypto.md
   help                 This text
 ";
 
@@ -159,9 +161,116 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The micro-benchmark suites: (package, bench target).
+const MICRO_BENCHES: &[(&str, &str)] = &[("trickles-wire", "wire"), ("trickles-core", "crypto")];
+
 fn bench(args: &[String]) -> Result<(), String> {
-    let name = args.first().map(String::as_str).unwrap_or("crypto");
-    let mut c = cargo();
-    c.args(["bench", "-p", "trickles-core", "--bench", name]);
-    run(c)
+    let runs: usize = match args.first() {
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| format!("bench: `{s}` is not a positive number of runs"))?,
+        None => 3,
+    };
+    let criterion_dir = root().join("target/criterion");
+    // name -> median (ns) of each run
+    let mut medians: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for run_no in 1..=runs {
+        let _ = std::fs::remove_dir_all(&criterion_dir);
+        for (pkg, name) in MICRO_BENCHES {
+            let mut c = cargo();
+            c.args(["bench", "-p", pkg, "--bench", name, "--", "--noplot"]);
+            run(c)?;
+        }
+        collect_medians(&criterion_dir, &criterion_dir, &mut medians)?;
+        eprintln!("xtask: bench run {run_no}/{runs} done");
+    }
+    let out = root().join("bench/results/crypto.md");
+    let table = medians_table(&medians);
+    let text = format!(
+        "{}\n## Results\n\nMachine: {}, {} cores. Command: `cargo xtask bench {runs}` ({runs} runs; each cell is the \
+         median over the runs of criterion's per-run median). Nothing else ran on the machine.\n\n{table}",
+        read_preamble(&out),
+        cpu_model(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+    );
+    std::fs::write(&out, text).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("{table}");
+    eprintln!("xtask: wrote {}", out.display());
+    Ok(())
+}
+
+/// Keep the hand-written part of a results file (everything before
+/// `## Results`).
+fn read_preamble(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match text.find("## Results") {
+        Some(i) => text[..i].trim_end().to_string() + "\n",
+        None => "# Micro-benchmarks\n".to_string(),
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Walk target/criterion and take `median.point_estimate` (ns) from every
+/// `new/estimates.json`.
+fn collect_medians(
+    root: &Path,
+    dir: &Path,
+    out: &mut std::collections::BTreeMap<String, Vec<f64>>,
+) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let est = path.join("new/estimates.json");
+        if est.is_file() {
+            let text =
+                std::fs::read_to_string(&est).map_err(|e| format!("{}: {e}", est.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", est.display()))?;
+            let median = v["median"]["point_estimate"]
+                .as_f64()
+                .ok_or_else(|| format!("{}: no median", est.display()))?;
+            let name = path
+                .strip_prefix(root)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            out.entry(name).or_default().push(median);
+        } else if path.file_name().is_some_and(|n| n != "report") {
+            collect_medians(root, &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn medians_table(m: &std::collections::BTreeMap<String, Vec<f64>>) -> String {
+    let mut t =
+        String::from("| benchmark | median (ns) | per-run medians (ns) |\n|---|---:|---|\n");
+    for (name, runs) in m {
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let all: Vec<String> = runs.iter().map(|x| format!("{x:.1}")).collect();
+        t.push_str(&format!(
+            "| `{name}` | {median:.1} | {} |\n",
+            all.join(", ")
+        ));
+    }
+    t
 }
