@@ -92,12 +92,55 @@ fn demo(args: &[String]) -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
-    let mut c = cargo();
-    c.args(["test", "--workspace", "--all-targets"]);
-    run(c)?;
+    let mut totals = (0u64, 0u64);
     let mut c = cargo();
     c.args(["test", "--workspace", "--doc"]);
-    run(c)
+    let doc = run_counting(c, &mut totals);
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--all-targets"]);
+    let all = run_counting(c, &mut totals);
+    // One closing line for the whole suite (doc tests and every target).
+    println!("tests: {} passed, {} failed", totals.0, totals.1);
+    doc.and(all)
+}
+
+/// Run a `cargo test` command, echo its output, and add up the counts of
+/// its `test result:` lines into `totals` (passed, failed).
+fn run_counting(mut cmd: Command, totals: &mut (u64, u64)) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: running {cmd:?}");
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| {
+                            let part = part
+                                .trim()
+                                .trim_start_matches("ok. ")
+                                .trim_start_matches("FAILED. ");
+                            part.strip_suffix(word).and_then(|n| n.trim().parse().ok())
+                        })
+                        .unwrap_or(0)
+                };
+                totals.0 += count(" passed");
+                totals.1 += count(" failed");
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
 }
 
 fn lint() -> Result<(), String> {

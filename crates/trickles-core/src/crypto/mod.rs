@@ -11,6 +11,27 @@
 //!
 //! Keys and time come in as arguments; nothing here allocates per packet
 //! ([`replay::ReplayFilter::new`] allocates once).
+//!
+//! # Example
+//!
+//! A server seals a continuation for one client; it opens for that client
+//! and for no other.
+//!
+//! ```
+//! use trickles_core::crypto::{open_continuation, seal_continuation, Binding, KeyRing, MasterKey, ServerKeys};
+//! use trickles_wire::trickles::continuation::Continuation;
+//! use trickles_wire::{KeyEpoch, PacketNumber};
+//!
+//! let ring = KeyRing::new(ServerKeys::from_master(KeyEpoch(1), &MasterKey::new([42; 16])));
+//! let client = Binding::new([192, 0, 2, 7].into(), 40000, 80);
+//! let mut bytes = Continuation { k: PacketNumber(9), start_cwnd: 2, ..Default::default() }.to_bytes();
+//! seal_continuation(ring.current(), &client, &mut bytes);
+//!
+//! let opened = open_continuation(&ring, &client, &bytes).expect("genuine");
+//! assert_eq!(opened.k, PacketNumber(9));
+//! let elsewhere = Binding::new([192, 0, 2, 7].into(), 40001, 80);
+//! assert!(open_continuation(&ring, &elsewhere, &bytes).is_err());
+//! ```
 
 pub mod binding;
 pub mod cmac;
