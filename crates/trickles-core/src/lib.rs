@@ -5,4 +5,5 @@
 //! the simulator, in tests and on the AF_XDP datapath.
 #![forbid(unsafe_code)]
 
+pub mod cc;
 pub mod crypto;
