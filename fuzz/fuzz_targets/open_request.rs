@@ -28,7 +28,7 @@ use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 #[derive(Arbitrary, Debug)]
 struct Input {
     raw: Vec<u8>,
-    fields: [u8; 44],
+    fields: [u8; 60],
     client: [u8; 16],
     v6: bool,
     ports: (u16, u16),
@@ -77,7 +77,7 @@ fuzz_target!(|input: Input| {
     let server: IpAddr = if input.v6 { [0xfd; 16].into() } else { [10, 0, 0, 2].into() };
     let binding = Binding::new(client, input.ports.0, input.ports.1);
     let mut cont: ContinuationBytes = [0; CONTINUATION_LEN];
-    cont[..44].copy_from_slice(&input.fields);
+    cont[..60].copy_from_slice(&input.fields);
     seal_continuation(ring.current(), &binding, &mut cont);
     let conn = trickles_wire::trickles::continuation::Continuation::decode(&cont).conn_id;
     let mut acc = SackAccumulator::new();

@@ -85,12 +85,15 @@ fn main() {
         mode: 0,
         slot_len: 1376,
         conn_id: conn,
+        incarnation: 0,
         k: PacketNumber(1),
         base: PacketNumber(1),
         start_cwnd: 2,
         ssthresh: 64,
         sack_floor: PacketNumber(1),
         timestamp: now,
+        origin_slot: PacketNumber(1),
+        origin_offset: 0,
         first_slot_len: 300,
         first_slots: 2,
         flags: 0,
@@ -128,9 +131,9 @@ fn main() {
             (0, 8, "common header: type 2"),
             (8, 12, "slot = 1"),
             (12, 16, "nonce p_1 = r_1 ^ r_2"),
-            (16, 76, "transport continuation (60 bytes, §5)"),
-            (76, 80, "user-continuation section: count 0"),
-            (80, 80 + body.len(), "stream bytes of slot 1"),
+            (16, 92, "transport continuation (76 bytes, §5)"),
+            (92, 96, "user-continuation section: count 0"),
+            (96, 96 + body.len(), "stream bytes of slot 1"),
         ],
     );
     annotate_continuation(&sealed);
@@ -169,10 +172,10 @@ fn main() {
         &req_frame,
         &[
             (0, 8, "common header: type 3"),
-            (8, 68, "the continuation of slot 5, returned"),
-            (68, 72, "SACK section: 2 original ranges, 0 retransmitted"),
-            (72, 96, "ranges: start, end, r_m ^ r_{n+1}"),
-            (96, 100, "user-continuation section: count 0"),
+            (8, 84, "the continuation of slot 5, returned"),
+            (84, 88, "SACK section: 2 original ranges, 0 retransmitted"),
+            (88, 112, "ranges: start, end, r_m ^ r_{n+1}"),
+            (112, 116, "user-continuation section: count 0"),
         ],
     );
 
@@ -391,23 +394,26 @@ fn annotate_payload(frame: &[u8], parts: &[(usize, usize, &str)]) {
 fn annotate_continuation(c: &ContinuationBytes) {
     let d = Continuation::decode(c);
     println!(
-        "  continuation: epoch {} mode {} slot_len {} conn_id {} k {} base {} start_cwnd {} ssthresh {} sack_floor {} timestamp {} first_slots {}x{} bytes",
+        "  continuation: epoch {} mode {} slot_len {} conn_id {} incarnation {} k {} base {} start_cwnd {} ssthresh {} sack_floor {} timestamp {} origin slot {} offset {}, first_slots {}x{} bytes",
         d.epoch.0,
         d.mode,
         d.slot_len,
         d.conn_id,
+        d.incarnation,
         d.k.0,
         d.base.0,
         d.start_cwnd,
         d.ssthresh,
         d.sack_floor.0,
         d.timestamp,
+        d.origin_slot.0,
+        d.origin_offset,
         d.first_slots,
         d.first_slot_len
     );
     println!(
-        "  MAC = AES-CMAC(K_mac, client addr/port + server port (20) || continuation[0..44]) = {}",
-        hex(&c[44..CONTINUATION_LEN])
+        "  MAC = AES-CMAC(K_mac, client addr/port + server port (20) || continuation[0..60]) = {}",
+        hex(&c[60..CONTINUATION_LEN])
     );
 }
 

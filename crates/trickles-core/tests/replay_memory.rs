@@ -143,7 +143,7 @@ fn per_packet_paths_allocate_nothing() {
 
     let before = allocations();
     let mut acc = SackAccumulator::new();
-    let mut c = [0u8; 60];
+    let mut c = [0u8; 76];
     for x in 1..=2_000u32 {
         c[12..16].copy_from_slice(&x.to_be_bytes());
         seal_continuation(ring.current(), &b, &mut c);

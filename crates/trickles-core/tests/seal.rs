@@ -9,7 +9,9 @@ use trickles_core::crypto::{
     AppKey, Binding, KeyRing, MasterKey, OpenError, ServerKeys, open_continuation, open_user,
     seal_continuation, seal_user,
 };
-use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes};
+use trickles_wire::trickles::continuation::{
+    CONTINUATION_LEN, Continuation, ContinuationBytes, SEALED_LEN,
+};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::{ConnId, KeyEpoch};
 
@@ -25,7 +27,7 @@ fn arb_binding() -> impl Strategy<Value = Binding> {
 }
 
 fn arb_continuation() -> impl Strategy<Value = ContinuationBytes> {
-    vec(any::<u8>(), 60).prop_map(|v| v.try_into().unwrap())
+    vec(any::<u8>(), CONTINUATION_LEN).prop_map(|v| v.try_into().unwrap())
 }
 
 /// Number of bits of a binding: address, client port, server port.
@@ -66,7 +68,7 @@ proptest! {
         prop_assert_eq!(c[0], epoch);
         let opened = open_continuation(&ring, &b, &c);
         prop_assert_eq!(opened, Ok(Continuation::decode(&c)));
-        for bit in 0..60 * 8 {
+        for bit in 0..CONTINUATION_LEN * 8 {
             let mut t = c;
             t[bit / 8] ^= 1 << (bit % 8);
             let want = if bit < 8 { OpenError::UnknownEpoch } else { OpenError::BadMac };
@@ -206,7 +208,7 @@ fn transport_and_user_keys_are_separate() {
     let mut buf = [0u8; 128];
     let n = UserCont::build(&mut buf, KeyEpoch(1), Kind::Output, 0, 0, &[]).unwrap();
     seal_user(app.current(), &b, ConnId(1), &mut buf[..n]).unwrap();
-    let mut c = [0u8; 60];
+    let mut c = [0u8; CONTINUATION_LEN];
     seal_continuation(server.current(), &b, &mut c);
-    assert_ne!(c[44..], buf[n - 16..n]);
+    assert_ne!(c[SEALED_LEN..], buf[n - 16..n]);
 }

@@ -43,7 +43,7 @@ pub mod seal;
 
 pub use binding::Binding;
 pub use keys::{AppKey, KeyRing, MasterKey, ServerKeys};
-pub use nonce::{packet_nonce, range_proof};
+pub use nonce::{NonceDomain, packet_nonce, range_proof};
 pub use replay::{ReplayFilter, ReplayVerdict};
 pub use sack::{SackAccumulator, SackError, verify_sack};
 pub use seal::{OpenError, open_continuation, open_user, seal_continuation, seal_user};

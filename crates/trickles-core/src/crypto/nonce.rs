@@ -2,13 +2,13 @@
 //! integrity"; DESIGN.md "Nonces and SACK proofs").
 //!
 //! `r_i` is the first four bytes (big-endian) of
-//! `AES_K(conn_id (8, BE) || lo(i) (4, BE) || hi(i) (4, BE))` where
-//! `lo(i) = i mod 2^32` and `hi(i) = floor(i / 2^32)`. Packet numbers are
-//! `u32` and start at 1, so `i` ranges over `1..=2^32`: for every `i` below
-//! 2^32 the block is simply `conn_id || i || 00 00 00 00`, and
-//! `r_{2^32}` (needed for the nonce of packet `u32::MAX` and for ranges
-//! ending there) has its own block `conn_id || 0 || 1`, distinct from all
-//! others, so nothing overflows and no two indices share an `r`.
+//! `AES_K(conn_id (8, BE) || i mod 2^32 (4, BE) || incarnation (4, BE))`.
+//! The pair (conn_id, incarnation) is the [`NonceDomain`]: a retransmit
+//! timeout starts a new incarnation, so packet numbers can restart without
+//! any nonce ever repeating. Packet numbers are `u32` and start at 1, so
+//! `i` ranges over `1..=2^32`; `r_{2^32}` (needed for the nonce of packet
+//! `u32::MAX`) shares its block with `r_0`, which no packet uses, so no two
+//! used indices share an `r`.
 //!
 //! Packet `x` carries `p_x = r_x ^ r_{x+1}`; the XOR of the nonces of
 //! `[m, n]` telescopes to `r_m ^ r_{n+1}`. Originals use the nonce key,
@@ -19,6 +19,25 @@ use aes::Aes128Enc;
 use aes::cipher::BlockCipherEncrypt;
 use trickles_wire::{ConnId, PacketNumber};
 
+/// The space nonces are drawn from: one connection in one incarnation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NonceDomain {
+    /// Connection identifier.
+    pub conn: ConnId,
+    /// Incarnation of the packet numbering (renewed by retransmit timeouts).
+    pub incarnation: u32,
+}
+
+impl From<ConnId> for NonceDomain {
+    /// Incarnation 0 of `conn`.
+    fn from(conn: ConnId) -> NonceDomain {
+        NonceDomain {
+            conn,
+            incarnation: 0,
+        }
+    }
+}
+
 use super::keys::ServerKeys;
 
 /// One AES block.
@@ -26,11 +45,11 @@ pub(crate) type Block = aes::Block;
 
 /// The PRF input of `r_i`.
 #[inline]
-pub(crate) fn r_block(conn: ConnId, i: u64) -> Block {
+pub(crate) fn r_block(d: NonceDomain, i: u64) -> Block {
     let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&conn.0.to_be_bytes());
+    b[..8].copy_from_slice(&d.conn.0.to_be_bytes());
     b[8..12].copy_from_slice(&(i as u32).to_be_bytes());
-    b[12..].copy_from_slice(&((i >> 32) as u32).to_be_bytes());
+    b[12..].copy_from_slice(&d.incarnation.to_be_bytes());
     b.into()
 }
 
@@ -52,31 +71,36 @@ pub(crate) fn nonce_cipher(keys: &ServerKeys, retransmission: bool) -> &Aes128En
 
 /// `r_a ^ r_b`, both blocks in one `encrypt_blocks` call.
 #[inline]
-fn r_xor(cipher: &Aes128Enc, conn: ConnId, a: u64, b: u64) -> u32 {
-    let mut blocks = [r_block(conn, a), r_block(conn, b)];
+fn r_xor(cipher: &Aes128Enc, d: NonceDomain, a: u64, b: u64) -> u32 {
+    let mut blocks = [r_block(d, a), r_block(d, b)];
     cipher.encrypt_blocks(&mut blocks);
     r_word(&blocks[0]) ^ r_word(&blocks[1])
 }
 
 /// The nonce `p_x = r_x ^ r_{x+1}` of packet `x` of connection `conn`
 /// (of its retransmission if `retransmission`).
-pub fn packet_nonce(keys: &ServerKeys, conn: ConnId, x: PacketNumber, retransmission: bool) -> u32 {
+pub fn packet_nonce(
+    keys: &ServerKeys,
+    domain: impl Into<NonceDomain>,
+    x: PacketNumber,
+    retransmission: bool,
+) -> u32 {
     let x = u64::from(x.0);
-    r_xor(nonce_cipher(keys, retransmission), conn, x, x + 1)
+    r_xor(nonce_cipher(keys, retransmission), domain.into(), x, x + 1)
 }
 
 /// The proof `r_m ^ r_{n+1}` of having received every packet of `[m, n]`
 /// (the XOR of their nonces). Meaningful for `1 <= m <= n`.
 pub fn range_proof(
     keys: &ServerKeys,
-    conn: ConnId,
+    domain: impl Into<NonceDomain>,
     m: PacketNumber,
     n: PacketNumber,
     retransmission: bool,
 ) -> u32 {
     r_xor(
         nonce_cipher(keys, retransmission),
-        conn,
+        domain.into(),
         u64::from(m.0),
         u64::from(n.0) + 1,
     )
@@ -94,14 +118,27 @@ mod tests {
 
     #[test]
     fn block_layout() {
-        let b = r_block(ConnId(0x0102_0304_0506_0708), 0x0a0b_0c0d);
+        let d = NonceDomain {
+            conn: ConnId(0x0102_0304_0506_0708),
+            incarnation: 0x1122_3344,
+        };
+        let b = r_block(d, 0x0a0b_0c0d);
         assert_eq!(
             b[..],
-            [1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0]
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x0b, 0x0c, 0x0d, 0x11, 0x22, 0x33, 0x44
+            ]
         );
-        let top = r_block(ConnId(1), 1 << 32);
-        assert_eq!(top[8..], [0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_ne!(top, r_block(ConnId(1), 0));
+        // r_{2^32} shares r_0's block; r_0 is never used.
+        let top = r_block(ConnId(1).into(), 1 << 32);
+        assert_eq!(top, r_block(ConnId(1).into(), 0));
+        assert_ne!(top, r_block(ConnId(1).into(), 1));
+        // Incarnations are separate domains.
+        let other = NonceDomain {
+            incarnation: 1,
+            ..d
+        };
+        assert_ne!(r_block(d, 5), r_block(other, 5));
     }
 
     #[test]

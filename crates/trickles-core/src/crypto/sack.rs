@@ -13,12 +13,14 @@ use aes::Aes128Enc;
 use aes::cipher::BlockCipherEncrypt;
 use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
+#[cfg(doc)]
+use trickles_wire::ConnId;
+use trickles_wire::PacketNumber;
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{MAX_BLOCKS, SackBlock, SackProof};
-use trickles_wire::{ConnId, PacketNumber};
 
 use super::keys::ServerKeys;
-use super::nonce::{Block, nonce_cipher, r_block, r_word};
+use super::nonce::{Block, NonceDomain, nonce_cipher, r_block, r_word};
 
 /// Why the client could not record a packet or write its ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,15 +301,17 @@ impl std::error::Error for SackError {}
 /// `MAX_BLOCKS` for exactly one call per list whatever the proof.
 const VERIFY_BATCH: usize = 8;
 
-/// Check every range of `proof` against the nonces of connection `conn`:
+/// Check every range of `proof` against the nonces of `domain` (a
+/// connection in one incarnation; a bare [`ConnId`] means incarnation 0):
 /// original ranges under the nonce key, retransmitted ranges under the
 /// retransmit-nonce key. O(1) per range; constant-time in the proof values
 /// (every range is checked before answering).
 pub fn verify_sack(
     keys: &ServerKeys,
-    conn: ConnId,
+    domain: impl Into<NonceDomain>,
     proof: &SackProof<'_>,
 ) -> Result<(), SackError> {
+    let conn = domain.into();
     if proof.original.len() + proof.retransmitted.len() > MAX_BLOCKS {
         return Err(SackError::TooManyBlocks);
     }
@@ -322,7 +326,7 @@ pub fn verify_sack(
 
 fn verify_list(
     cipher: &Aes128Enc,
-    conn: ConnId,
+    conn: NonceDomain,
     list: &List<'_, SackBlock>,
 ) -> Result<Choice, SackError> {
     let mut ok = Choice::from(1);
@@ -364,6 +368,7 @@ fn check_batch(cipher: &Aes128Enc, blocks: &mut [Block], claimed: &[u32]) -> Cho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trickles_wire::ConnId;
 
     fn pn(x: u32) -> PacketNumber {
         PacketNumber(x)

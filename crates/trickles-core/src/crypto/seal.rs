@@ -2,8 +2,8 @@
 //! integrity"; docs/protocol.md §5 and §7).
 //!
 //! A transport continuation's tag is
-//! `CMAC(K_mac, binding (20) || bytes 0..44 (44))`, exactly four AES
-//! blocks, stored in bytes 44..60. Byte 0 is the key epoch, so it is both
+//! `CMAC(K_mac, binding (20) || bytes 0..60 (60))`, exactly five AES
+//! blocks, stored in bytes 60..76. Byte 0 is the key epoch, so it is both
 //! covered by the tag and used to pick the key when opening.
 //!
 //! A user continuation's tag is
@@ -72,11 +72,11 @@ fn continuation_tag(keys: &ServerKeys, b: &Binding, c: &ContinuationBytes) -> Ta
     let mut msg = [0u8; BINDING_LEN + SEALED_LEN];
     msg[..BINDING_LEN].copy_from_slice(&b.to_bytes());
     msg[BINDING_LEN..].copy_from_slice(&c[..SEALED_LEN]);
-    keys.mac.mac64(&msg)
+    keys.mac.mac_exact(&msg)
 }
 
 /// Seal a transport continuation in place: write the epoch of `keys` into
-/// byte 0 and the tag into bytes 44..60.
+/// byte 0 and the tag into bytes 60..76.
 pub fn seal_continuation(keys: &ServerKeys, b: &Binding, c: &mut ContinuationBytes) {
     c[field::EPOCH] = keys.epoch().0;
     let tag = continuation_tag(keys, b, c);
@@ -155,15 +155,15 @@ mod tests {
 
     #[test]
     fn tag_layout() {
-        // The tag is CMAC over binding || bytes 0..44 (the 64-byte fast
+        // The tag is CMAC over binding || bytes 0..60 (the 80-byte fast
         // path agrees with the general one).
         let master = MasterKey::new([5; 16]);
         let keys = ServerKeys::from_master(KeyEpoch(9), &master);
-        let mut c = [0x5a; 60];
+        let mut c = [0x5a; 76];
         seal_continuation(&keys, &binding(), &mut c);
         assert_eq!(c[0], 9);
-        let want = keys.mac.mac(&[&binding().to_bytes(), &c[..44]]);
-        assert_eq!(c[44..], want);
+        let want = keys.mac.mac(&[&binding().to_bytes(), &c[..60]]);
+        assert_eq!(c[60..], want);
     }
 
     #[test]

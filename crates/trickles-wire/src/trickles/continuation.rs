@@ -1,12 +1,14 @@
 //! The transport continuation (docs/protocol.md §5; paper §2.1).
 //!
-//! Sixty bytes that carry the part of the TCP control block the stateless
-//! server needs to resume a trickle: the request number the continuation
-//! authorises, the current TCPCwnd piece (base, startCwnd, ssthresh), the
-//! SACK floor, the server timestamp for replay defence and the slot
-//! geometry. The first 44 bytes are covered by an AES-CMAC, stored in the
-//! last 16 (the MAC input also binds the client's address and port; see
-//! `trickles-core::crypto`). The client reads but cannot change it.
+//! Seventy-six bytes that carry the part of the TCP control block the
+//! stateless server needs to resume a trickle: the request number the
+//! continuation authorises, the current TCPCwnd piece (base, startCwnd,
+//! ssthresh), the SACK floor, the incarnation (nonce domain), the server
+//! timestamp for replay defence and the slot geometry. The first 60 bytes
+//! are covered by an AES-CMAC, stored in the last 16 (the MAC input also
+//! binds the client's address and ports, 20 bytes, so it is exactly five
+//! AES blocks; see `trickles-core::crypto`). The client reads but cannot
+//! change it.
 //!
 //! Every bit pattern decodes; what the values mean is checked by the
 //! engine after the MAC verifies.
@@ -14,7 +16,7 @@
 use crate::types::{ConnId, KeyEpoch, PacketNumber};
 
 /// Encoded length of a transport continuation.
-pub const CONTINUATION_LEN: usize = 60;
+pub const CONTINUATION_LEN: usize = 76;
 /// Length of the MAC tag.
 pub const MAC_LEN: usize = 16;
 /// Bytes at the start of a continuation covered by its MAC.
@@ -34,28 +36,34 @@ pub mod field {
     pub const SLOT_LEN: Range<usize> = 2..4;
     /// Connection identifier.
     pub const CONN_ID: Range<usize> = 4..12;
+    /// Incarnation: the nonce domain, renewed by every retransmit timeout.
+    pub const INCARNATION: Range<usize> = 12..16;
     /// Request number this continuation authorises.
-    pub const K: Range<usize> = 12..16;
+    pub const K: Range<usize> = 16..20;
     /// TCPBase of the current piece.
-    pub const BASE: Range<usize> = 16..20;
+    pub const BASE: Range<usize> = 20..24;
     /// startCwnd of the current piece.
-    pub const START_CWND: Range<usize> = 20..24;
+    pub const START_CWND: Range<usize> = 24..28;
     /// ssthresh of the current piece.
-    pub const SSTHRESH: Range<usize> = 24..28;
+    pub const SSTHRESH: Range<usize> = 28..32;
     /// First packet number the SACK proof must cover.
-    pub const SACK_FLOOR: Range<usize> = 28..32;
+    pub const SACK_FLOOR: Range<usize> = 32..36;
     /// Server timestamp in milliseconds.
-    pub const TIMESTAMP: Range<usize> = 32..36;
-    /// Length of each of the first `first_slots` slots.
-    pub const FIRST_SLOT_LEN: Range<usize> = 36..38;
-    /// Number of short slots answering the SYN.
-    pub const FIRST_SLOTS: usize = 38;
+    pub const TIMESTAMP: Range<usize> = 36..40;
+    /// First slot that carries stream bytes.
+    pub const ORIGIN_SLOT: Range<usize> = 40..44;
+    /// Stream offset of the first byte of `origin_slot`.
+    pub const ORIGIN_OFFSET: Range<usize> = 44..52;
+    /// Length of each of the first `first_slots` data slots.
+    pub const FIRST_SLOT_LEN: Range<usize> = 52..54;
+    /// Number of short data slots at the origin.
+    pub const FIRST_SLOTS: usize = 54;
     /// Continuation flags.
-    pub const FLAGS: usize = 39;
-    /// Mode-specific value (recovery point).
-    pub const AUX: Range<usize> = 40..44;
+    pub const FLAGS: usize = 55;
+    /// Reserved for the engine; zero in version 1.
+    pub const AUX: Range<usize> = 56..60;
     /// The MAC tag.
-    pub const MAC: Range<usize> = 44..60;
+    pub const MAC: Range<usize> = 60..76;
 }
 
 /// A decoded transport continuation.
@@ -69,6 +77,9 @@ pub struct Continuation {
     pub slot_len: u16,
     /// Connection identifier.
     pub conn_id: ConnId,
+    /// Incarnation of the connection's packet numbering: nonces are derived
+    /// from (conn_id, incarnation, packet number).
+    pub incarnation: u32,
     /// The request number this continuation authorises (paper §2.5 "k").
     pub k: PacketNumber,
     /// TCPBase: first request number of the current loss-free piece.
@@ -82,20 +93,25 @@ pub struct Continuation {
     pub sack_floor: PacketNumber,
     /// Server clock in milliseconds when the continuation was made.
     pub timestamp: u32,
-    /// Length of each of the first `first_slots` slots (answer to the SYN).
+    /// First slot that carries stream bytes (0: none yet).
+    pub origin_slot: PacketNumber,
+    /// Stream offset of the first byte of `origin_slot`.
+    pub origin_offset: u64,
+    /// Length of each of the first `first_slots` data slots.
     pub first_slot_len: u16,
-    /// Number of short slots at the start of the stream.
+    /// Number of short data slots starting at `origin_slot`.
     pub first_slots: u8,
     /// Continuation flags (meaning defined by the engine).
     pub flags: u8,
-    /// Mode-specific value.
+    /// Reserved for the engine.
     pub aux: u32,
     /// MAC tag over bytes `0..SEALED_LEN` plus the binding.
     pub mac: [u8; MAC_LEN],
 }
 
 impl Continuation {
-    /// Decode sixty bytes. Never fails: semantic checks come after the MAC.
+    /// Decode the encoded bytes. Never fails: semantic checks come after the
+    /// MAC.
     pub fn decode(b: &ContinuationBytes) -> Continuation {
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&b[field::MAC]);
@@ -104,12 +120,15 @@ impl Continuation {
             mode: b[field::MODE],
             slot_len: be16(&b[field::SLOT_LEN]),
             conn_id: ConnId(be64(&b[field::CONN_ID])),
+            incarnation: be32(&b[field::INCARNATION]),
             k: PacketNumber(be32(&b[field::K])),
             base: PacketNumber(be32(&b[field::BASE])),
             start_cwnd: be32(&b[field::START_CWND]),
             ssthresh: be32(&b[field::SSTHRESH]),
             sack_floor: PacketNumber(be32(&b[field::SACK_FLOOR])),
             timestamp: be32(&b[field::TIMESTAMP]),
+            origin_slot: PacketNumber(be32(&b[field::ORIGIN_SLOT])),
+            origin_offset: be64(&b[field::ORIGIN_OFFSET]),
             first_slot_len: be16(&b[field::FIRST_SLOT_LEN]),
             first_slots: b[field::FIRST_SLOTS],
             flags: b[field::FLAGS],
@@ -118,18 +137,21 @@ impl Continuation {
         }
     }
 
-    /// Encode into sixty bytes (MAC included as it stands).
+    /// Encode (MAC included as it stands).
     pub fn encode(&self, b: &mut ContinuationBytes) {
         b[field::EPOCH] = self.epoch.0;
         b[field::MODE] = self.mode;
         b[field::SLOT_LEN].copy_from_slice(&self.slot_len.to_be_bytes());
         b[field::CONN_ID].copy_from_slice(&self.conn_id.0.to_be_bytes());
+        b[field::INCARNATION].copy_from_slice(&self.incarnation.to_be_bytes());
         b[field::K].copy_from_slice(&self.k.0.to_be_bytes());
         b[field::BASE].copy_from_slice(&self.base.0.to_be_bytes());
         b[field::START_CWND].copy_from_slice(&self.start_cwnd.to_be_bytes());
         b[field::SSTHRESH].copy_from_slice(&self.ssthresh.to_be_bytes());
         b[field::SACK_FLOOR].copy_from_slice(&self.sack_floor.0.to_be_bytes());
         b[field::TIMESTAMP].copy_from_slice(&self.timestamp.to_be_bytes());
+        b[field::ORIGIN_SLOT].copy_from_slice(&self.origin_slot.0.to_be_bytes());
+        b[field::ORIGIN_OFFSET].copy_from_slice(&self.origin_offset.to_be_bytes());
         b[field::FIRST_SLOT_LEN].copy_from_slice(&self.first_slot_len.to_be_bytes());
         b[field::FIRST_SLOTS] = self.first_slots;
         b[field::FLAGS] = self.flags;

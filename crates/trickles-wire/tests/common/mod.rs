@@ -72,8 +72,8 @@ pub fn owned() -> impl Strategy<Value = Owned> {
         (
             1u8..=10,
             any::<bool>(),
-            any::<[u8; 32]>(),
-            any::<[u8; 28]>(),
+            vec(any::<u8>(), CONTINUATION_LEN),
+            any::<u8>(),
             vec(any::<[u8; 32]>(), 1..4),
         ),
         (
@@ -100,14 +100,14 @@ pub fn owned() -> impl Strategy<Value = Owned> {
                 (slot, nonce, a, b, versions, mss, conn),
             )| {
                 let mut cont = [0u8; CONTINUATION_LEN];
-                cont[..32].copy_from_slice(&c1);
-                cont[32..].copy_from_slice(&c2);
+                cont.copy_from_slice(&c1);
+                cont[0] ^= c2;
                 let group = g
                     .iter()
                     .map(|x| {
                         let mut c = [0u8; CONTINUATION_LEN];
                         c[..32].copy_from_slice(x);
-                        c[28..60].copy_from_slice(x);
+                        c[CONTINUATION_LEN - 32..].copy_from_slice(x);
                         c
                     })
                     .collect();
