@@ -1,0 +1,250 @@
+//! `trickles-sim`: run simulator scenarios from the command line.
+//!
+//! ```text
+//! trickles-sim transfer --size 10000000 --rate 100 --rtt 20 --loss 0.01 --seed 1 --json
+//! ```
+//! Exit status: 0 when every pair delivered every byte intact, 1 when not
+//! (including a stalled run), 2 on a usage or I/O error.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use trickles_sim::SimTime;
+use trickles_sim::reno::RenoConfig;
+use trickles_sim::scenario::{Comparison, TransferResult, TransferScenario, compare};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trickles-sim",
+    version,
+    about = "Deterministic network simulator for Trickles and TCP Reno"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One bulk transfer server → client over a dumbbell bottleneck, run
+    /// with the Reno reference (and Trickles, once its endpoints exist).
+    Transfer(TransferArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Impair {
+    /// Only the data direction (server → client).
+    Data,
+    /// Both bottleneck directions (data and ACKs).
+    Both,
+}
+
+#[derive(Debug, clap::Args)]
+struct TransferArgs {
+    /// Bytes to transfer.
+    #[arg(long, default_value_t = 1_000_000)]
+    size: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// Random loss probability per frame on the bottleneck.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    loss: f64,
+    /// Seed of the run (all randomness derives from it).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Probability that a frame gets an extra random delay.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    reorder: f64,
+    /// Largest extra delay of a reordered frame, ms [default: RTT/4].
+    #[arg(long, value_parser = non_negative)]
+    reorder_max: Option<f64>,
+    /// Duplication probability per frame on the bottleneck.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    dup: f64,
+    /// Which bottleneck directions the loss/reorder/dup apply to.
+    #[arg(long, value_enum, default_value_t = Impair::Both)]
+    impair: Impair,
+    /// Bottleneck queue limit in bytes [default: one BDP, at least 64 KiB].
+    #[arg(long)]
+    queue: Option<u64>,
+    /// Reno MSS in bytes.
+    #[arg(long, default_value_t = 1448)]
+    mss: usize,
+    /// Reno initial window in segments.
+    #[arg(long, default_value_t = 2)]
+    iw: u32,
+    /// Reno minimum RTO in ms.
+    #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
+    min_rto: f64,
+    /// Simulated-time limit in seconds.
+    #[arg(long, default_value_t = 600.0, value_parser = non_negative)]
+    max_time: f64,
+    /// Event-count limit.
+    #[arg(long, default_value_t = 50_000_000)]
+    max_events: u64,
+    /// Write the client's frames to this pcap (Trickles, when it runs,
+    /// goes to FILE with `.trickles` before the extension).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err("must be finite".into())
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    let v = parse_f64(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err("must be > 0".into())
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    let v = parse_f64(s)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err("must be >= 0".into())
+    }
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let v = parse_f64(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be within [0, 1]".into())
+    }
+}
+
+fn ms(v: f64) -> io::Result<Duration> {
+    Duration::try_from_secs_f64(v / 1e3)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+}
+
+fn pcap_path(base: &Path, pair: &str) -> PathBuf {
+    if pair == "reno" {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}.{pair}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{pair}"),
+    };
+    base.with_file_name(name)
+}
+
+fn transfer(a: &TransferArgs) -> io::Result<(serde_json::Value, Comparison)> {
+    let rtt = ms(a.rtt)?;
+    let mut sc = TransferScenario::new(a.size, (a.rate * 1e6).round() as u64, rtt);
+    sc.loss = a.loss;
+    sc.reorder = a.reorder;
+    if let Some(m) = a.reorder_max {
+        sc.reorder_max = ms(m)?;
+    }
+    sc.duplicate = a.dup;
+    sc.impair_reverse = a.impair == Impair::Both;
+    sc.queue_bytes = a.queue;
+    sc.limits.max_time =
+        SimTime(u64::try_from(ms(a.max_time * 1e3)?.as_nanos()).unwrap_or(u64::MAX));
+    sc.limits.max_events = a.max_events;
+    let reno = RenoConfig {
+        mss: a.mss,
+        initial_cwnd: a.iw,
+        min_rto: ms(a.min_rto)?,
+        ..RenoConfig::default()
+    };
+    let base = a.pcap.clone();
+    let cmp = compare(&sc, a.seed, reno, |pair| {
+        base.as_ref()
+            .map(|b| -> io::Result<Box<dyn Write>> {
+                Ok(Box::new(BufWriter::new(File::create(pcap_path(b, pair))?)))
+            })
+            .transpose()
+    })?;
+    let link_json = |r: &TransferResult| json!({ "bottleneck_s2c": r.bottleneck_s2c, "bottleneck_c2s": r.bottleneck_c2s });
+    let out = json!({
+        "seed": a.seed,
+        "size": a.size,
+        "rate_mbit": a.rate,
+        "rtt_ms": a.rtt,
+        "loss": a.loss,
+        "reorder": a.reorder,
+        "reorder_max_ms": sc.reorder_max.as_secs_f64() * 1e3,
+        "dup": a.dup,
+        "impair": match a.impair { Impair::Data => "data", Impair::Both => "both" },
+        "queue_bytes": sc.dumbbell().bottleneck_s2c.queue_limit(),
+        "bytes_ok": cmp.bytes_ok(),
+        "stalled": cmp.stalled(),
+        "reno_mbps": cmp.reno.goodput_mbps,
+        "completion_ms": cmp.reno.completion_ms,
+        "trickles_mbps": cmp.trickles.as_ref().and_then(|t| t.goodput_mbps),
+        "trickles_completion_ms": cmp.trickles.as_ref().and_then(|t| t.completion_ms),
+        "ratio": cmp.ratio(),
+        "links": link_json(&cmp.reno),
+        "reno": cmp.reno,
+        "trickles": cmp.trickles,
+    });
+    Ok((out, cmp))
+}
+
+fn print_summary(out: &serde_json::Value, cmp: &Comparison) {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    println!("seed          {}", out["seed"]);
+    println!("bytes_ok      {}", cmp.bytes_ok());
+    println!("stalled       {}", cmp.stalled());
+    println!("reno_mbps     {}", f(cmp.reno.goodput_mbps));
+    println!("completion_ms {}", f(cmp.reno.completion_ms));
+    let t = cmp.trickles.as_ref();
+    println!("trickles_mbps {}", f(t.and_then(|t| t.goodput_mbps)));
+    println!("ratio         {}", f(cmp.ratio()));
+    let l = &cmp.reno.bottleneck_s2c;
+    println!(
+        "bottleneck    in {} dropped {} lost {} dup {} reordered {} max_queue {} B",
+        l.frames_in, l.dropped_queue, l.lost, l.duplicated, l.reordered, l.max_queue_bytes
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Transfer(a) => match transfer(&a) {
+            Ok((out, cmp)) => {
+                if a.json {
+                    println!("{out}");
+                } else {
+                    print_summary(&out, &cmp);
+                }
+                if cmp.bytes_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("trickles-sim: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
