@@ -52,7 +52,7 @@ fn verify(
     bytes: &[u8],
 ) -> Option<(ContinuationBytes, Binding)> {
     let f = frame::parse(bytes).ok()?;
-    let (Body::Request(r) | Body::TimeoutRequest(r)) = f.trickles.body else {
+    let (Body::Request(r) | Body::TimeoutRequest(r, _)) = f.trickles.body else {
         return None;
     };
     let binding = Binding::new(f.src, f.tcp.src_port, f.tcp.dst_port);

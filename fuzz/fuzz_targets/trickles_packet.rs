@@ -9,7 +9,7 @@ use trickles_wire::trickles::{Body, Packet};
 fuzz_target!(|data: &[u8]| {
     let Ok(p) = Packet::parse(data) else { return };
     match &p.body {
-        Body::Request(r) | Body::TimeoutRequest(r) => {
+        Body::Request(r) | Body::TimeoutRequest(r, _) => {
             let _ = Continuation::decode(r.continuation);
             for b in r.sack.original.iter().chain(r.sack.retransmitted.iter()) {
                 assert!(b.start <= b.end);

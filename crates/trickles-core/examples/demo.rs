@@ -97,7 +97,7 @@ fn main() {
         first_slot_len: 300,
         first_slots: 2,
         flags: 0,
-        aux: 0,
+        skip: 0,
         mac: [0; 16],
     };
     let mut sealed = cont.to_bytes();

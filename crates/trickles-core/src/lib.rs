@@ -6,4 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cc;
+pub mod client;
 pub mod crypto;
+pub mod geometry;
+pub mod server;
+pub mod time;
+
+pub use time::Instant;

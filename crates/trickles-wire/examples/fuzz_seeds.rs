@@ -14,7 +14,7 @@ use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::trickles::{
-    Body, Flags, Packet, PacketType, Request, Response, SkipRange, Syn, Versions,
+    Body, Flags, Packet, PacketType, Request, Response, Resume, SkipRange, Syn, Versions,
 };
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 
@@ -71,7 +71,14 @@ fn main() -> std::io::Result<()> {
         }),
         Body::FirstResponse(response),
         Body::Request(request),
-        Body::TimeoutRequest(request),
+        Body::TimeoutRequest(
+            request,
+            Resume {
+                offset: 2720,
+                held_from: 5440,
+                held_to: 9000,
+            },
+        ),
         Body::Response(response),
         Body::ContinuationGroup(List::Items(&group)),
         Body::Skip(response, SkipRange { from: 100, to: 200 }),

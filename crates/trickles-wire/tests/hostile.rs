@@ -50,7 +50,7 @@ fn walk(p: &Packet<'_>) {
     // A parsed packet always re-emits.
     assert_eq!(p.emit(&mut buf), Ok(buf.len()));
     match &p.body {
-        Body::Request(r) | Body::TimeoutRequest(r) => {
+        Body::Request(r) | Body::TimeoutRequest(r, _) => {
             let _ = Continuation::decode(r.continuation);
             let _ = r
                 .sack

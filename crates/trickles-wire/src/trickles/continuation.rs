@@ -60,8 +60,8 @@ pub mod field {
     pub const FIRST_SLOTS: usize = 54;
     /// Continuation flags.
     pub const FLAGS: usize = 55;
-    /// Reserved for the engine; zero in version 1.
-    pub const AUX: Range<usize> = 56..60;
+    /// Stream bytes skipped between the first slots and the rest.
+    pub const SKIP: Range<usize> = 56..60;
     /// The MAC tag.
     pub const MAC: Range<usize> = 60..76;
 }
@@ -103,8 +103,10 @@ pub struct Continuation {
     pub first_slots: u8,
     /// Continuation flags (meaning defined by the engine).
     pub flags: u8,
-    /// Reserved for the engine.
-    pub aux: u32,
+    /// Stream bytes skipped between the last of the first slots and the
+    /// next slot (a resume after a timeout jumps over bytes the client
+    /// already holds).
+    pub skip: u32,
     /// MAC tag over bytes `0..SEALED_LEN` plus the binding.
     pub mac: [u8; MAC_LEN],
 }
@@ -132,7 +134,7 @@ impl Continuation {
             first_slot_len: be16(&b[field::FIRST_SLOT_LEN]),
             first_slots: b[field::FIRST_SLOTS],
             flags: b[field::FLAGS],
-            aux: be32(&b[field::AUX]),
+            skip: be32(&b[field::SKIP]),
             mac,
         }
     }
@@ -155,7 +157,7 @@ impl Continuation {
         b[field::FIRST_SLOT_LEN].copy_from_slice(&self.first_slot_len.to_be_bytes());
         b[field::FIRST_SLOTS] = self.first_slots;
         b[field::FLAGS] = self.flags;
-        b[field::AUX].copy_from_slice(&self.aux.to_be_bytes());
+        b[field::SKIP].copy_from_slice(&self.skip.to_be_bytes());
         b[field::MAC].copy_from_slice(&self.mac);
     }
 

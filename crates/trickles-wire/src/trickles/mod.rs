@@ -113,12 +113,24 @@ impl Flags {
     /// The response is a retransmission: its nonce comes from the
     /// retransmission key.
     pub const RETX: Flags = Flags(0x0001);
-    /// Every flag this version defines.
-    pub const ALL: Flags = Flags(0x0001);
+    /// TIMEOUT_REQUEST only: the retry number of this timeout request
+    /// (0–15) in bits 8–11 (docs/protocol.md §3, §14).
+    pub const ATTEMPT_MASK: Flags = Flags(0x0f00);
 
     /// True if all bits of `other` are set.
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// The retry number of a TIMEOUT_REQUEST.
+    pub const fn attempt(self) -> u8 {
+        ((self.0 & Flags::ATTEMPT_MASK.0) >> 8) as u8
+    }
+
+    /// Flags carrying retry number `attempt` (saturating at 15).
+    pub const fn with_attempt(attempt: u8) -> Flags {
+        let a = if attempt > 15 { 15 } else { attempt };
+        Flags((a as u16) << 8)
     }
 }
 
@@ -179,6 +191,23 @@ pub struct Request<'a> {
     pub user_conts: List<'a, UserCont<'a>>,
 }
 
+/// Where a timeout request asks the stream to resume (§4.4): the first
+/// stream byte the client is missing, and the run of bytes it already holds
+/// after that hole, which the server may skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// First missing stream byte.
+    pub offset: u64,
+    /// First byte of the run the client holds after the hole (the end of
+    /// the hole); `≥ offset`.
+    pub held_from: u64,
+    /// End of that run (exclusive); `≥ held_from`.
+    pub held_to: u64,
+}
+
+/// Encoded length of [`Resume`].
+pub const RESUME_LEN: usize = 24;
+
 /// A parsed or to-be-emitted packet body.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Body<'a> {
@@ -188,8 +217,8 @@ pub enum Body<'a> {
     FirstResponse(Response<'a>),
     /// Client request.
     Request(Request<'a>),
-    /// Client retransmit-timeout request.
-    TimeoutRequest(Request<'a>),
+    /// Client retransmit-timeout request, with where to resume.
+    TimeoutRequest(Request<'a>, Resume),
     /// Response slot.
     Response(Response<'a>),
     /// Continuations of recreated trickles.
@@ -211,7 +240,7 @@ impl Body<'_> {
             Body::Syn(_) => PacketType::Syn,
             Body::FirstResponse(_) => PacketType::FirstResponse,
             Body::Request(_) => PacketType::Request,
-            Body::TimeoutRequest(_) => PacketType::TimeoutRequest,
+            Body::TimeoutRequest(..) => PacketType::TimeoutRequest,
             Body::Response(_) => PacketType::Response,
             Body::ContinuationGroup(_) => PacketType::ContinuationGroup,
             Body::Skip(..) => PacketType::Skip,
@@ -224,6 +253,7 @@ impl Body<'_> {
     fn allowed_flags(&self) -> Flags {
         match self {
             Body::Response(_) | Body::Skip(..) => Flags::RETX,
+            Body::TimeoutRequest(..) => Flags::ATTEMPT_MASK,
             _ => Flags(0),
         }
     }
@@ -357,18 +387,33 @@ fn parse_body(ty: PacketType, b: &[u8]) -> crate::Result<(Body<'_>, usize)> {
         }
         PacketType::Request | PacketType::TimeoutRequest => {
             let continuation = cont_at(b)?;
-            let (sack, n) = SackProof::parse(&b[CONTINUATION_LEN..])?;
-            let at = CONTINUATION_LEN + n;
+            let mut at = CONTINUATION_LEN;
+            let resume = if ty == PacketType::TimeoutRequest {
+                let r = b.get(at..at + RESUME_LEN).ok_or(crate::Error::Truncated)?;
+                let resume = Resume {
+                    offset: continuation::be64(&r[..8]),
+                    held_from: continuation::be64(&r[8..16]),
+                    held_to: continuation::be64(&r[16..24]),
+                };
+                if resume.held_from < resume.offset || resume.held_to < resume.held_from {
+                    return Err(crate::Error::BadLength);
+                }
+                at += RESUME_LEN;
+                Some(resume)
+            } else {
+                None
+            };
+            let (sack, n) = SackProof::parse(&b[at..])?;
+            at += n;
             let (user_conts, m) = parse_user_conts(&b[at..])?;
             let req = Request {
                 continuation,
                 sack,
                 user_conts,
             };
-            let body = if ty == PacketType::Request {
-                Body::Request(req)
-            } else {
-                Body::TimeoutRequest(req)
+            let body = match resume {
+                Some(r) => Body::TimeoutRequest(req, r),
+                None => Body::Request(req),
             };
             (body, at + m)
         }
@@ -460,8 +505,9 @@ fn body_len(body: &Body<'_>) -> usize {
             8 + CONTINUATION_LEN + user_conts_len(&r.user_conts)
         }
         Body::Skip(r, _) => 8 + CONTINUATION_LEN + 16 + user_conts_len(&r.user_conts),
-        Body::Request(q) | Body::TimeoutRequest(q) => {
-            CONTINUATION_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts)
+        Body::Request(q) => CONTINUATION_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts),
+        Body::TimeoutRequest(q, _) => {
+            CONTINUATION_LEN + RESUME_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts)
         }
         Body::ContinuationGroup(l) => 4 + l.encoded_len(),
         Body::Close(_) => CONTINUATION_LEN,
@@ -509,9 +555,22 @@ fn emit_body(body: &Body<'_>, b: &mut [u8]) -> crate::Result<usize> {
             b[n + 8..n + 16].copy_from_slice(&range.to.to_be_bytes());
             n + 16 + emit_user_conts(&r.user_conts, &mut b[n + 16..])?
         }
-        Body::Request(q) | Body::TimeoutRequest(q) => {
+        Body::Request(q) => {
             b[..CONTINUATION_LEN].copy_from_slice(q.continuation);
             let n = CONTINUATION_LEN + q.sack.emit(&mut b[CONTINUATION_LEN..])?;
+            n + emit_user_conts(&q.user_conts, &mut b[n..])?
+        }
+        Body::TimeoutRequest(q, r) => {
+            if r.held_from < r.offset || r.held_to < r.held_from {
+                return Err(crate::Error::BadLength);
+            }
+            b[..CONTINUATION_LEN].copy_from_slice(q.continuation);
+            let mut n = CONTINUATION_LEN;
+            b[n..n + 8].copy_from_slice(&r.offset.to_be_bytes());
+            b[n + 8..n + 16].copy_from_slice(&r.held_from.to_be_bytes());
+            b[n + 16..n + 24].copy_from_slice(&r.held_to.to_be_bytes());
+            n += RESUME_LEN;
+            n += q.sack.emit(&mut b[n..])?;
             n + emit_user_conts(&q.user_conts, &mut b[n..])?
         }
         Body::ContinuationGroup(l) => {

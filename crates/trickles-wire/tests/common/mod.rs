@@ -7,7 +7,9 @@ use trickles_wire::trickles::continuation::{CONTINUATION_LEN, ContinuationBytes}
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
-use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, SkipRange, Syn, Versions};
+use trickles_wire::trickles::{
+    Body, Flags, Packet, Request, Response, Resume, SkipRange, Syn, Versions,
+};
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 
 /// Everything a packet borrows, owned.
@@ -155,7 +157,14 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
         }),
         2 => Body::FirstResponse(response),
         3 => Body::Request(request),
-        4 => Body::TimeoutRequest(request),
+        4 => Body::TimeoutRequest(
+            request,
+            Resume {
+                offset: o.skip.0,
+                held_from: o.skip.0 + (o.skip.1 - o.skip.0) / 2,
+                held_to: o.skip.1,
+            },
+        ),
         5 => Body::Response(response),
         6 => Body::ContinuationGroup(List::Items(group_refs(o))),
         7 => Body::Skip(
@@ -171,6 +180,8 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
     };
     let flags = if o.retx && matches!(o.ty, 5 | 7) {
         Flags::RETX
+    } else if o.ty == 4 {
+        Flags::with_attempt((o.nonce % 16) as u8)
     } else {
         Flags(0)
     };

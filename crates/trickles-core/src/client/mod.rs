@@ -1,0 +1,578 @@
+//! The stateful client engine (paper §4).
+//!
+//! The client keeps everything the server does not: the continuations it
+//! receives (each one is used at once, for one request), the SACK proof of
+//! the current incarnation (with the prefix property: a packet once
+//! reported lost stays lost in every later proof), the output continuation,
+//! the reassembly of the stream, an RFC 6298 retransmission timer, and the
+//! retry count of timeout requests. It predicts which slots each request
+//! will bring by running the server's own congestion step (paper §4.3), and
+//! uses that prediction for RTT samples.
+//!
+//! Like the server it is sans-IO: frames and the current time come in,
+//! frames go out through a callback, and [`Client::next_timer`] says when to
+//! call [`Client::on_timer`].
+
+pub mod rtt;
+
+use core::net::IpAddr;
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+use trickles_wire::frame::{self, Headers, TcpFields};
+use trickles_wire::tcp::flags as tcp_flags;
+use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes};
+use trickles_wire::trickles::list::List;
+use trickles_wire::trickles::ucont::{Kind, UserCont};
+use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Resume, Syn, Versions};
+use trickles_wire::{ConnId, PacketNumber, ethernet, ipv4, ipv6, marker, tcp};
+
+use crate::cc::{self, CcConfig, LossView, Piece, Trickle};
+use crate::crypto::SackAccumulator;
+use crate::geometry::Geometry;
+use crate::server::mode;
+use crate::time::Instant;
+use rtt::RttEstimator;
+
+/// Client configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// The server's congestion control (used to predict responses).
+    pub cc: CcConfig,
+    /// Largest TCP payload the client accepts.
+    pub mss: u16,
+    /// IP bytes the SYN is padded to, so the answer may carry data (the
+    /// server never answers with more bytes than the SYN had).
+    pub syn_ip_len: usize,
+    /// Retransmission timer bounds (µs).
+    pub initial_rto: u64,
+    /// Smallest RTO (µs).
+    pub min_rto: u64,
+    /// Largest RTO (µs).
+    pub max_rto: u64,
+    /// Largest output stream the client accepts to hold in memory; a
+    /// larger one announced by the server is refused.
+    pub max_output_len: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            cc: CcConfig::default(),
+            mss: 1456,
+            syn_ip_len: 1500,
+            initial_rto: 1_000_000,
+            min_rto: 200_000,
+            max_rto: 60_000_000,
+            max_output_len: 1 << 32,
+        }
+    }
+}
+
+/// The two ends of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Client MAC.
+    pub local_mac: ethernet::MacAddr,
+    /// Next-hop MAC towards the server.
+    pub remote_mac: ethernet::MacAddr,
+    /// Client address.
+    pub local: IpAddr,
+    /// Client port.
+    pub local_port: u16,
+    /// Server address.
+    pub remote: IpAddr,
+    /// Server port.
+    pub remote_port: u16,
+}
+
+/// Client counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Response frames received.
+    pub responses: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Timeout requests sent.
+    pub timeouts: u64,
+    /// SYNs sent.
+    pub syns: u64,
+    /// Stream bytes received more than once.
+    pub duplicate_bytes: u64,
+    /// Frames ignored (not for this connection, malformed).
+    pub ignored: u64,
+}
+
+/// The client engine for one connection fetching one output stream.
+#[derive(Debug)]
+pub struct Client {
+    cfg: ClientConfig,
+    ends: Endpoints,
+    isn: u32,
+    request: Vec<u8>,
+    conn: Option<ConnId>,
+    incarnation: u32,
+    output: Option<Vec<u8>>,
+    total: Option<u64>,
+    data: Vec<u8>,
+    /// Received byte intervals [start, end), merged.
+    have: BTreeMap<u64, u64>,
+    delivered: u64,
+    sack: SackAccumulator,
+    /// End of the original ranges of the last proof sent: originals at or
+    /// below it that were not reported stay lost (prefix property).
+    reported_end: u32,
+    latest: Option<ContinuationBytes>,
+    timeout_pending: bool,
+    attempt: u8,
+    rtt: RttEstimator,
+    deadline: Option<Instant>,
+    expected: BTreeMap<(u32, u32), Instant>,
+    closed: bool,
+    stats: ClientStats,
+}
+
+impl Client {
+    /// A client that will send `request` in its SYN.
+    pub fn new(cfg: ClientConfig, ends: Endpoints, isn: u32, request: &[u8]) -> Client {
+        Client {
+            cfg,
+            ends,
+            isn,
+            request: request.to_vec(),
+            conn: None,
+            incarnation: 0,
+            output: None,
+            total: None,
+            data: Vec::new(),
+            have: BTreeMap::new(),
+            delivered: 0,
+            sack: SackAccumulator::new(),
+            reported_end: 0,
+            latest: None,
+            timeout_pending: false,
+            attempt: 0,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            deadline: None,
+            expected: BTreeMap::new(),
+            closed: false,
+            stats: ClientStats::default(),
+        }
+    }
+
+    /// Send the SYN.
+    pub fn start(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        self.send_syn(now, tx);
+    }
+
+    /// True once every byte of the output stream is in.
+    pub fn is_done(&self) -> bool {
+        self.total.is_some_and(|t| self.delivered >= t)
+    }
+
+    /// The stream received so far (complete when [`Client::is_done`]).
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Length of the output stream, once known.
+    pub fn total_len(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Contiguous bytes received from the start.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// Smoothed RTT (µs), once measured.
+    pub fn srtt(&self) -> Option<u64> {
+        self.rtt.srtt()
+    }
+
+    /// When [`Client::on_timer`] wants to run.
+    pub fn next_timer(&self) -> Option<Instant> {
+        if self.is_done() { None } else { self.deadline }
+    }
+
+    /// The retransmission timer fired.
+    pub fn on_timer(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        if self.is_done() || self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        match self.latest {
+            None => self.send_syn(now, tx),
+            Some(c) => self.send_timeout(now, &c, tx),
+        }
+    }
+
+    /// A frame arrived.
+    pub fn on_frame(&mut self, now: Instant, bytes: &[u8], tx: &mut dyn FnMut(&[u8])) {
+        let Ok(f) = frame::parse(bytes) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        if f.tcp.dst_port != self.ends.local_port
+            || f.tcp.src_port != self.ends.remote_port
+            || f.src != self.ends.remote
+        {
+            self.stats.ignored += 1;
+            return;
+        }
+        match f.trickles.body {
+            Body::FirstResponse(r) | Body::Response(r) => {
+                let retx = f.trickles.flags.contains(Flags::RETX);
+                self.on_response(now, &r, retx, f.trickles.data, tx);
+            }
+            _ => self.stats.ignored += 1,
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: Instant,
+        r: &Response<'_>,
+        retx: bool,
+        data: &[u8],
+        tx: &mut dyn FnMut(&[u8]),
+    ) {
+        self.stats.responses += 1;
+        let cont = Continuation::decode(r.continuation);
+        match self.conn {
+            None => {
+                self.conn = Some(cont.conn_id);
+                self.incarnation = cont.incarnation;
+            }
+            Some(c) if c != cont.conn_id => {
+                self.stats.ignored += 1;
+                return;
+            }
+            Some(_) => {}
+        }
+        if self.output.is_none()
+            && let Some(u) = r.user_conts.iter().find(|u| u.kind() == Kind::Output)
+            && u.valid_start() == 0
+            && u.valid_end() <= self.cfg.max_output_len
+        {
+            self.output = Some(u.as_bytes().to_vec());
+            self.total = Some(u.valid_end());
+            self.data = vec![0; usize::try_from(u.valid_end()).unwrap_or(0)];
+        }
+        // A packet of a newer incarnation answers our timeout request.
+        let current = if cont.incarnation == self.incarnation {
+            true
+        } else if self.timeout_pending {
+            self.incarnation = cont.incarnation;
+            self.sack.clear();
+            self.reported_end = 0;
+            self.expected.clear();
+            self.timeout_pending = false;
+            true
+        } else {
+            false
+        };
+        let n = r.slot.0;
+        let before = self.delivered;
+        self.store(Geometry::of(&cont).slot(n).0, data);
+        // The timer measures progress of the contiguous stream, as TCP's
+        // measures snd_una: a hole that fast retransmit did not fill ends
+        // in a timeout and a resume at the hole.
+        if self.delivered > before {
+            self.attempt = 0;
+            self.deadline = Some(now.plus_micros(self.rtt.rto()));
+        }
+        if !current {
+            return;
+        }
+        if let Some(sent) = self.expected.remove(&(self.incarnation, n))
+            && !retx
+        {
+            self.rtt.sample(now.micros_since(sent));
+        }
+        self.record_nonce(n, r.nonce, retx);
+        self.latest = Some(*r.continuation);
+        if self.is_done() {
+            self.finish(now, r.continuation, tx);
+            return;
+        }
+        if cont.mode == mode::NORMAL {
+            self.send_request(now, &cont, r.continuation, tx);
+        }
+        if self.deadline.is_none() {
+            self.deadline = Some(now.plus_micros(self.rtt.rto()));
+        }
+    }
+
+    /// Store stream bytes at `offset`; true if any were new.
+    fn store(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        let Some(total) = self.total else {
+            return false;
+        };
+        let end = (offset + bytes.len() as u64).min(total);
+        if offset >= end {
+            return false;
+        }
+        let new = self.insert_interval(offset, end);
+        if new > 0 {
+            let (a, b) = (offset as usize, end as usize);
+            self.data[a..b].copy_from_slice(&bytes[..b - a]);
+        }
+        self.stats.duplicate_bytes += (end - offset) - new;
+        while let Some((&s, &e)) = self.have.range(..=self.delivered).next_back() {
+            if s <= self.delivered && e > self.delivered {
+                self.delivered = e;
+            } else {
+                break;
+            }
+        }
+        new > 0
+    }
+
+    /// Merge [start, end) into the received set; returns how many bytes
+    /// were not there before.
+    fn insert_interval(&mut self, start: u64, end: u64) -> u64 {
+        let (mut lo, mut hi, mut covered) = (start, end, 0);
+        let touching: Vec<(u64, u64)> = self
+            .have
+            .range(..=end)
+            .filter(|&(_, &e)| e >= start)
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, e) in touching {
+            covered += e.min(end).saturating_sub(s.max(start));
+            self.have.remove(&s);
+            lo = lo.min(s);
+            hi = hi.max(e);
+        }
+        self.have.insert(lo, hi);
+        (end - start) - covered
+    }
+
+    fn record_nonce(&mut self, n: u32, nonce: u32, retx: bool) {
+        // Prefix property: an original reported lost stays lost.
+        if !retx
+            && n <= self.reported_end
+            && !self
+                .sack
+                .original()
+                .iter()
+                .any(|b| b.start.0 <= n && n <= b.end.0)
+        {
+            return;
+        }
+        if self.sack.record(PacketNumber(n), nonce, retx).is_err() {
+            // Full: the oldest ranges are settled by now; keep going
+            // without this one (it will read as a loss).
+            let floor = self.sack.original().first().map_or(0, |b| b.end.0 + 1);
+            self.sack.forget_below(PacketNumber(floor));
+            let _ = self.sack.record(PacketNumber(n), nonce, retx);
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        now: Instant,
+        cont: &Continuation,
+        bytes: &ContinuationBytes,
+        tx: &mut dyn FnMut(&[u8]),
+    ) {
+        if self.sack.len() > trickles_wire::trickles::sack::MAX_BLOCKS / 2 {
+            self.sack.forget_below(cont.sack_floor);
+        }
+        let proof = self.sack.proof();
+        let reported = proof.original.iter().map(|b| b.end.0).max().unwrap_or(0);
+        // Predict the slots this request brings, for RTT samples.
+        let trickle = Trickle {
+            k: cont.k.0,
+            piece: Piece {
+                base: cont.base.0,
+                start_cwnd: cont.start_cwnd,
+                ssthresh: cont.ssthresh,
+            },
+            floor: cont.sack_floor.0,
+        };
+        if let Ok(plan) = cc::step(
+            &self.cfg.cc,
+            &trickle,
+            &LossView::new(proof.original, cont.sack_floor),
+        ) {
+            for s in plan.send.iter().flat_map(|s| s.iter()) {
+                self.expected.insert((self.incarnation, s), now);
+            }
+        }
+        while self.expected.len() > 65_536 {
+            self.expected.pop_first();
+        }
+        let Some(output) = self.output.as_deref() else {
+            return;
+        };
+        let Ok(u) = UserCont::parse(output) else {
+            return;
+        };
+        let uconts = [u];
+        let body = Body::Request(Request {
+            continuation: bytes,
+            sack: proof,
+            user_conts: List::Items(&uconts),
+        });
+        let p = Packet {
+            flags: Flags(0),
+            body,
+            data: &[],
+            padding: 0,
+        };
+        let sent = self.emit(&p, tcp_flags::ACK, tx);
+        if sent {
+            self.reported_end = self.reported_end.max(reported);
+            self.stats.requests += 1;
+        }
+    }
+
+    fn send_timeout(&mut self, now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {
+        let Some(output) = self.output.as_deref() else {
+            return;
+        };
+        let Ok(u) = UserCont::parse(output) else {
+            return;
+        };
+        let uconts = [u];
+        let proof = self.sack.proof();
+        let p = Packet {
+            flags: Flags::with_attempt(self.attempt.saturating_sub(1)),
+            body: Body::TimeoutRequest(
+                Request {
+                    continuation: bytes,
+                    sack: proof,
+                    user_conts: List::Items(&uconts),
+                },
+                self.resume_point(),
+            ),
+            data: &[],
+            padding: 0,
+        };
+        let reported = p_original_end(&p);
+        if self.emit(&p, tcp_flags::ACK, tx) {
+            self.reported_end = self.reported_end.max(reported);
+            self.stats.timeouts += 1;
+            self.timeout_pending = true;
+        }
+        let backoff = self
+            .rtt
+            .rto()
+            .saturating_mul(1u64 << self.attempt.min(16))
+            .min(self.cfg.max_rto);
+        self.deadline = Some(now.plus_micros(backoff));
+    }
+
+    /// Where to resume after a timeout: the first missing byte, and the
+    /// run of bytes held after that hole.
+    fn resume_point(&self) -> Resume {
+        let (held_from, held_to) = self
+            .have
+            .range(self.delivered + 1..)
+            .next()
+            .map_or((self.delivered, self.delivered), |(&s, &e)| (s, e));
+        Resume {
+            offset: self.delivered,
+            held_from,
+            held_to,
+        }
+    }
+
+    fn send_syn(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        let ip_hdr = match self.ends.remote {
+            IpAddr::V4(_) => ipv4::HEADER_LEN,
+            IpAddr::V6(_) => ipv6::HEADER_LEN,
+        };
+        let fixed = ip_hdr + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + 16 + self.request.len();
+        let padding = self.cfg.syn_ip_len.saturating_sub(fixed);
+        let request = core::mem::take(&mut self.request);
+        let p = Packet {
+            flags: Flags(0),
+            body: Body::Syn(Syn {
+                versions: Versions::SUPPORTED,
+                mss: self.cfg.mss,
+            }),
+            data: &request,
+            padding,
+        };
+        if self.emit(&p, tcp_flags::SYN, tx) {
+            self.stats.syns += 1;
+        }
+        self.request = request;
+        let backoff = self
+            .rtt
+            .rto()
+            .saturating_mul(1u64 << self.attempt.min(16))
+            .min(self.cfg.max_rto);
+        self.deadline = Some(now.plus_micros(backoff));
+    }
+
+    fn finish(&mut self, _now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.deadline = None;
+        let p = Packet {
+            flags: Flags(0),
+            body: Body::Close(bytes),
+            data: &[],
+            padding: 0,
+        };
+        self.emit(&p, tcp_flags::FIN | tcp_flags::ACK, tx);
+    }
+
+    fn emit(&self, p: &Packet<'_>, flags: u8, tx: &mut dyn FnMut(&[u8])) -> bool {
+        let isn_s = self.conn.map_or(0, |c| c.0 as u32);
+        let seq = if flags & tcp_flags::SYN != 0 {
+            self.isn
+        } else {
+            self.isn
+                .wrapping_add(1)
+                .wrapping_add(self.request.len() as u32)
+        };
+        let h = Headers {
+            src_mac: self.ends.local_mac,
+            dst_mac: self.ends.remote_mac,
+            src: self.ends.local,
+            dst: self.ends.remote,
+            tcp: TcpFields {
+                src_port: self.ends.local_port,
+                dst_port: self.ends.remote_port,
+                seq,
+                ack: if flags & tcp_flags::SYN != 0 {
+                    0
+                } else {
+                    isn_s.wrapping_add(1).wrapping_add(self.delivered as u32)
+                },
+                flags,
+                window: u16::MAX,
+            },
+            ttl: 64,
+        };
+        let mut buf = [0u8; 2048];
+        match frame::emit(&h, p, &mut buf) {
+            Ok(n) => {
+                tx(&buf[..n]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn p_original_end(p: &Packet<'_>) -> u32 {
+    match &p.body {
+        Body::Request(r) | Body::TimeoutRequest(r, _) => {
+            r.sack.original.iter().map(|b| b.end.0).max().unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
