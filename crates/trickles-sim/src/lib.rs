@@ -45,6 +45,7 @@ pub mod scenario;
 pub mod sim;
 pub mod time;
 pub mod topology;
+pub mod trickles_pair;
 
 pub use endpoint::{Endpoint, Tx};
 pub use link::{LinkConfig, LinkStats};

@@ -278,19 +278,10 @@ pub fn run_transfer_with(
     Ok(r)
 }
 
-/// EXTENSION POINT — the Trickles client/server pair for `sc` and `seed`.
-///
-/// Returns `None` until the Trickles engines (trickles-core) implement
-/// [`Endpoint`]; then build the stateful client at `sc.flow().client`
-/// (it must report `is_done` once it holds all `sc.size` bytes, and
-/// [`TransferPair::bytes_ok`] must check them against
-/// [`stream_byte`](crate::packet::stream_byte) with `seed`) and the
-/// stateless server at `sc.flow().server`, and return them here. The CLI
-/// then reports `trickles_mbps` and `ratio`. No number is ever made up
-/// while this returns `None`.
+/// The Trickles client/server pair for `sc` and `seed`: the real engines
+/// of `trickles-core` ([`crate::trickles_pair`]).
 pub fn trickles_pair(sc: &TransferScenario, seed: u64) -> Option<Box<dyn TransferPair>> {
-    let _ = (sc, seed);
-    None
+    Some(Box::new(crate::trickles_pair::TricklesPair::new(sc, seed)))
 }
 
 /// Reno and (when available) Trickles over the same scenario and seed.

@@ -13,6 +13,7 @@
 //! frames go out through a callback, and [`Client::next_timer`] says when to
 //! call [`Client::on_timer`].
 
+pub mod proof;
 pub mod rtt;
 
 use core::net::IpAddr;
@@ -25,14 +26,15 @@ use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Resume, Syn, Versions};
-use trickles_wire::{ConnId, PacketNumber, ethernet, ipv4, ipv6, marker, tcp};
+use trickles_wire::{ConnId, ethernet, ipv4, ipv6, marker, tcp};
 
 use crate::cc::{self, CcConfig, LossView, Piece, Trickle};
-use crate::crypto::SackAccumulator;
 use crate::geometry::Geometry;
 use crate::server::mode;
 use crate::time::Instant;
+use proof::ProofStore;
 use rtt::RttEstimator;
+use trickles_wire::trickles::sack::{SackBlock, SackProof};
 
 /// Client configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +120,9 @@ pub struct Client {
     /// Received byte intervals [start, end), merged.
     have: BTreeMap<u64, u64>,
     delivered: u64,
-    sack: SackAccumulator,
-    /// End of the original ranges of the last proof sent: originals at or
-    /// below it that were not reported stay lost (prefix property).
-    reported_end: u32,
+    sack: ProofStore,
+    /// Scratch lists for building proofs.
+    blocks: (Vec<SackBlock>, Vec<SackBlock>),
     latest: Option<ContinuationBytes>,
     timeout_pending: bool,
     attempt: u8,
@@ -147,8 +148,8 @@ impl Client {
             data: Vec::new(),
             have: BTreeMap::new(),
             delivered: 0,
-            sack: SackAccumulator::new(),
-            reported_end: 0,
+            sack: ProofStore::default(),
+            blocks: (Vec::new(), Vec::new()),
             latest: None,
             timeout_pending: false,
             attempt: 0,
@@ -270,7 +271,6 @@ impl Client {
         } else if self.timeout_pending {
             self.incarnation = cont.incarnation;
             self.sack.clear();
-            self.reported_end = 0;
             self.expected.clear();
             self.timeout_pending = false;
             true
@@ -355,24 +355,7 @@ impl Client {
     }
 
     fn record_nonce(&mut self, n: u32, nonce: u32, retx: bool) {
-        // Prefix property: an original reported lost stays lost.
-        if !retx
-            && n <= self.reported_end
-            && !self
-                .sack
-                .original()
-                .iter()
-                .any(|b| b.start.0 <= n && n <= b.end.0)
-        {
-            return;
-        }
-        if self.sack.record(PacketNumber(n), nonce, retx).is_err() {
-            // Full: the oldest ranges are settled by now; keep going
-            // without this one (it will read as a loss).
-            let floor = self.sack.original().first().map_or(0, |b| b.end.0 + 1);
-            self.sack.forget_below(PacketNumber(floor));
-            let _ = self.sack.record(PacketNumber(n), nonce, retx);
-        }
+        self.sack.record(n, nonce, retx);
     }
 
     fn send_request(
@@ -382,11 +365,13 @@ impl Client {
         bytes: &ContinuationBytes,
         tx: &mut dyn FnMut(&[u8]),
     ) {
-        if self.sack.len() > trickles_wire::trickles::sack::MAX_BLOCKS / 2 {
-            self.sack.forget_below(cont.sack_floor);
-        }
-        let proof = self.sack.proof();
-        let reported = proof.original.iter().map(|b| b.end.0).max().unwrap_or(0);
+        let (mut original, mut retransmitted) = core::mem::take(&mut self.blocks);
+        self.sack
+            .build(cont.sack_floor.0, &mut original, &mut retransmitted);
+        let proof = SackProof {
+            original: List::Items(&original),
+            retransmitted: List::Items(&retransmitted),
+        };
         // Predict the slots this request brings, for RTT samples.
         let trickle = Trickle {
             k: cont.k.0,
@@ -427,22 +412,27 @@ impl Client {
             data: &[],
             padding: 0,
         };
-        let sent = self.emit(&p, tcp_flags::ACK, tx);
-        if sent {
-            self.reported_end = self.reported_end.max(reported);
+        if self.emit(&p, tcp_flags::ACK, tx) {
             self.stats.requests += 1;
         }
+        self.blocks = (original, retransmitted);
     }
 
     fn send_timeout(&mut self, now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {
-        let Some(output) = self.output.as_deref() else {
+        let Some(output) = self.output.clone() else {
             return;
         };
-        let Ok(u) = UserCont::parse(output) else {
+        let Ok(u) = UserCont::parse(&output) else {
             return;
         };
         let uconts = [u];
-        let proof = self.sack.proof();
+        let floor = Continuation::decode(bytes).sack_floor.0;
+        let (mut original, mut retransmitted) = core::mem::take(&mut self.blocks);
+        self.sack.build(floor, &mut original, &mut retransmitted);
+        let proof = SackProof {
+            original: List::Items(&original),
+            retransmitted: List::Items(&retransmitted),
+        };
         let p = Packet {
             flags: Flags::with_attempt(self.attempt.saturating_sub(1)),
             body: Body::TimeoutRequest(
@@ -456,12 +446,11 @@ impl Client {
             data: &[],
             padding: 0,
         };
-        let reported = p_original_end(&p);
         if self.emit(&p, tcp_flags::ACK, tx) {
-            self.reported_end = self.reported_end.max(reported);
             self.stats.timeouts += 1;
             self.timeout_pending = true;
         }
+        self.blocks = (original, retransmitted);
         let backoff = self
             .rtt
             .rto()
@@ -565,14 +554,5 @@ impl Client {
             }
             Err(_) => false,
         }
-    }
-}
-
-fn p_original_end(p: &Packet<'_>) -> u32 {
-    match &p.body {
-        Body::Request(r) | Body::TimeoutRequest(r, _) => {
-            r.sack.original.iter().map(|b| b.end.0).max().unwrap_or(0)
-        }
-        _ => 0,
     }
 }

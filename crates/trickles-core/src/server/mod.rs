@@ -94,7 +94,7 @@ pub struct ServerConfig {
     /// Oldest continuation a timeout request may carry (ms).
     pub timeout_horizon_ms: u32,
     /// Smallest retransmit timeout a client may use (ms); timeout retry
-    /// `n` must come at least `min_rto_ms · 2^n / 2` after its
+    /// `n ≥ 1` must come at least `min_rto_ms · 2^(n−1)` after its
     /// continuation was made.
     pub min_rto_ms: u32,
 }
@@ -450,10 +450,16 @@ impl<A: Application> Server<A> {
         if age > self.cfg.timeout_horizon_ms.min(i32::MAX as u32) as i32 {
             return Err(DropReason::Stale);
         }
-        // Retry n may come only after min_rto · 2^n / 2: a client cannot
-        // turn one continuation into many restarts.
+        // Retry n ≥ 1 may come only min_rto · 2^(n−1) after the
+        // continuation was made: a client cannot turn one continuation into
+        // many restarts at once. (The first try needs no wait: a restart
+        // sends one packet, no more than the request it replaces.)
         let attempt = u32::from(flags.attempt());
-        let earliest = (u64::from(self.cfg.min_rto_ms) << attempt) / 2;
+        let earliest = if attempt == 0 {
+            0
+        } else {
+            u64::from(self.cfg.min_rto_ms) << (attempt - 1)
+        };
         if (age.max(0) as u64) < earliest {
             return Err(DropReason::EarlyRetry);
         }

@@ -1,0 +1,296 @@
+//! The real Trickles engines as simulator endpoints: the stateful client
+//! (`trickles_core::client`) and the stateless server
+//! (`trickles_core::server`) serving the deterministic test stream.
+
+use core::net::IpAddr;
+
+use trickles_core::Instant;
+use trickles_core::client::{Client, ClientConfig, Endpoints};
+use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
+use trickles_core::server::{
+    AppRefusal, Application, MAX_APP_DATA, Output, Server, ServerConfig, ServerStats,
+};
+use trickles_wire::KeyEpoch;
+
+use crate::endpoint::{Endpoint, Tx};
+use crate::packet::{fill_stream, stream_byte};
+use crate::scenario::{TransferPair, TransferScenario};
+use crate::time::SimTime;
+
+/// The server application of the simulator: the request names a length
+/// and a seed, the output is `stream_byte(seed, offset)`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StreamApp;
+
+impl Application for StreamApp {
+    fn open(
+        &mut self,
+        request: &[u8],
+        app_data: &mut [u8; MAX_APP_DATA],
+    ) -> Result<Output, AppRefusal> {
+        let r: [u8; 16] = request.try_into().map_err(|_| AppRefusal)?;
+        app_data[..16].copy_from_slice(&r);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&r[..8]);
+        Ok(Output {
+            len: u64::from_be_bytes(len),
+            app_data_len: 16,
+        })
+    }
+
+    fn fill(&mut self, app_data: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), AppRefusal> {
+        let seed: [u8; 8] = app_data
+            .get(8..16)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(AppRefusal)?;
+        fill_stream(u64::from_be_bytes(seed), offset, buf);
+        Ok(())
+    }
+}
+
+/// The request a client sends for `size` bytes of stream `seed`.
+pub fn stream_request(size: u64, seed: u64) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    r[..8].copy_from_slice(&size.to_be_bytes());
+    r[8..].copy_from_slice(&seed.to_be_bytes());
+    r
+}
+
+fn instant(t: SimTime) -> Instant {
+    Instant(t.as_nanos() / 1000)
+}
+
+/// The stateful Trickles client as an endpoint.
+#[derive(Debug)]
+pub struct TricklesClient {
+    /// The engine.
+    pub client: Client,
+}
+
+impl Endpoint for TricklesClient {
+    fn on_start(&mut self, now: SimTime, tx: &mut Tx) {
+        self.client.start(instant(now), &mut |f| tx.send(f));
+    }
+
+    fn on_frame(&mut self, now: SimTime, frame: &[u8], tx: &mut Tx) {
+        self.client
+            .on_frame(instant(now), frame, &mut |f| tx.send(f));
+    }
+
+    fn on_timer(&mut self, now: SimTime, tx: &mut Tx) {
+        self.client.on_timer(instant(now), &mut |f| tx.send(f));
+    }
+
+    fn next_timer(&self) -> Option<SimTime> {
+        self.client.next_timer().map(|t| SimTime::from_micros(t.0))
+    }
+
+    fn is_done(&self) -> bool {
+        self.client.is_done()
+    }
+}
+
+/// The stateless Trickles server as an endpoint.
+#[derive(Debug)]
+pub struct TricklesServer {
+    /// The engine.
+    pub server: Server<StreamApp>,
+    /// Print a line per frame to stderr (`TRICKLES_TRACE`).
+    pub trace: bool,
+}
+
+/// One-line description of a Trickles frame, for traces.
+fn describe(frame: &[u8]) -> String {
+    use trickles_wire::trickles::Body;
+    use trickles_wire::trickles::continuation::Continuation;
+    let Ok(f) = trickles_wire::frame::parse(frame) else {
+        return "unparsable".into();
+    };
+    match f.trickles.body {
+        Body::Request(r) | Body::TimeoutRequest(r, _) => {
+            let c = Continuation::decode(r.continuation);
+            let ranges: Vec<String> = r
+                .sack
+                .original
+                .iter()
+                .map(|b| format!("{}-{}", b.start.0, b.end.0))
+                .collect();
+            format!(
+                "{:?} k={} inc={:x} piece=({},{},{}) floor={} sack=[{}]",
+                f.trickles.body.packet_type(),
+                c.k.0,
+                c.incarnation,
+                c.base.0,
+                c.start_cwnd,
+                c.ssthresh,
+                c.sack_floor.0,
+                ranges.join(",")
+            )
+        }
+        Body::Response(r) | Body::FirstResponse(r) => {
+            let retx = if f
+                .trickles
+                .flags
+                .contains(trickles_wire::trickles::Flags::RETX)
+            {
+                "R"
+            } else {
+                ""
+            };
+            format!("{}{}", retx, r.slot.0)
+        }
+        _ => format!("{:?}", f.trickles.body.packet_type()),
+    }
+}
+
+impl Endpoint for TricklesServer {
+    fn on_frame(&mut self, now: SimTime, frame: &[u8], tx: &mut Tx) {
+        if !self.trace {
+            self.server.handle(instant(now), frame, &mut |f| tx.send(f));
+            return;
+        }
+        // Debug trace (TRICKLES_TRACE=1): one line per request.
+        let before = self.server.stats().clone();
+        let mut sent = Vec::new();
+        self.server.handle(instant(now), frame, &mut |f| {
+            sent.push(describe(f));
+            tx.send(f);
+        });
+        let dropped: Vec<&str> = trickles_core::server::DropReason::ALL
+            .iter()
+            .filter(|r| self.server.stats().drops(**r) > before.drops(**r))
+            .map(|r| r.as_str())
+            .collect();
+        eprintln!(
+            "{:>10.3} ms  {}  -> {:?} {:?}",
+            now.as_millis_f64(),
+            describe(frame),
+            sent,
+            dropped
+        );
+    }
+
+    fn on_timer(&mut self, _now: SimTime, _tx: &mut Tx) {}
+
+    fn next_timer(&self) -> Option<SimTime> {
+        None
+    }
+}
+
+/// A server with fixed simulation keys (any replica holding them can serve).
+pub fn server(port: u16) -> Server<StreamApp> {
+    let cfg = ServerConfig {
+        port,
+        ..ServerConfig::default()
+    };
+    Server::new(
+        cfg,
+        KeyRing::new(ServerKeys::from_master(
+            KeyEpoch(1),
+            &MasterKey::new(*b"trickles-sim-key"),
+        )),
+        KeyRing::new(AppKey::from_master(
+            KeyEpoch(1),
+            &MasterKey::new(*b"trickles-sim-app"),
+        )),
+        StreamApp,
+    )
+}
+
+/// Client and server for one transfer.
+#[derive(Debug)]
+pub struct TricklesPair {
+    /// Client side.
+    pub client: TricklesClient,
+    /// Server side.
+    pub server: TricklesServer,
+    seed: u64,
+    size: u64,
+}
+
+impl TricklesPair {
+    /// Endpoints for `sc`, fetching the stream of `seed`.
+    pub fn new(sc: &TransferScenario, seed: u64) -> TricklesPair {
+        let flow = sc.flow();
+        let ends = Endpoints {
+            local_mac: flow.client.mac,
+            remote_mac: flow.server.mac,
+            local: IpAddr::V4(flow.client.ip),
+            local_port: flow.client_port,
+            remote: IpAddr::V4(flow.server.ip),
+            remote_port: flow.server_port,
+        };
+        let isn = (seed as u32) ^ 0x7a11_0000;
+        TricklesPair {
+            client: TricklesClient {
+                client: Client::new(
+                    ClientConfig::default(),
+                    ends,
+                    isn,
+                    &stream_request(sc.size, seed),
+                ),
+            },
+            server: TricklesServer {
+                server: server(flow.server_port),
+                trace: std::env::var_os("TRICKLES_TRACE").is_some(),
+            },
+            seed,
+            size: sc.size,
+        }
+    }
+
+    /// Server counters.
+    pub fn server_stats(&self) -> &ServerStats {
+        self.server.server.stats()
+    }
+}
+
+impl TransferPair for TricklesPair {
+    fn name(&self) -> &'static str {
+        "trickles"
+    }
+
+    fn endpoints(&mut self) -> (&mut dyn Endpoint, &mut dyn Endpoint) {
+        (&mut self.client, &mut self.server)
+    }
+
+    fn bytes_ok(&self) -> bool {
+        let c = &self.client.client;
+        c.is_done()
+            && c.total_len() == Some(self.size)
+            && c.data()
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == stream_byte(self.seed, i as u64))
+    }
+
+    fn details(&self) -> serde_json::Value {
+        let s = self.server.server.stats();
+        let c = self.client.client.stats();
+        let drops: serde_json::Map<String, serde_json::Value> =
+            trickles_core::server::DropReason::ALL
+                .iter()
+                .filter(|r| s.drops(**r) > 0)
+                .map(|r| (r.as_str().to_string(), s.drops(*r).into()))
+                .collect();
+        serde_json::json!({
+            "server": {
+                "frames_in": s.frames_in,
+                "frames_out": s.frames_out,
+                "requests": s.requests,
+                "timeouts": s.timeouts,
+                "slots_sent": s.slots_sent,
+                "slots_retransmitted": s.slots_retransmitted,
+                "drops": drops,
+                "memory_bytes": self.server.server.memory_bytes(),
+            },
+            "client": {
+                "responses": c.responses,
+                "requests": c.requests,
+                "timeouts": c.timeouts,
+                "duplicate_bytes": c.duplicate_bytes,
+                "srtt_us": self.client.client.srtt(),
+            }
+        })
+    }
+}
