@@ -12,8 +12,9 @@ const USAGE: &str = "\
 cargo xtask <task> [args]
 
 Tasks:
-  demo                 Run the demo: build, seal, send and verify Trickles packets
-                       (the foundation demo until the daemon lands; see README.md)
+  demo                 Run the demo: Trickles frames byte by byte, the server's
+                       checks, and a simulated transfer against TCP Reno with the
+                       server's memory (until the daemon lands; see README.md)
   test                 Run every test in the workspace (what CI runs)
   lint                 cargo fmt --check and cargo clippy -D warnings
   fuzz [SECS] [TARGET] Seed and run the cargo-fuzz targets (nightly), SECS each
@@ -82,7 +83,7 @@ fn demo(args: &[String]) -> Result<(), String> {
         "--quiet",
         "--release",
         "-p",
-        "trickles-core",
+        "trickles-sim",
         "--example",
         "demo",
         "--",

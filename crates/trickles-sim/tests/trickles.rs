@@ -57,5 +57,8 @@ fn lossless_transfer_keeps_pace_with_reno() {
     let rr = run_transfer(&sc, 1, &mut r, None).unwrap();
     assert!(tr.bytes_ok && rr.bytes_ok);
     let ratio = tr.goodput_mbps.unwrap() / rr.goodput_mbps.unwrap();
-    assert!((0.9..1.25).contains(&ratio), "trickles/reno = {ratio}: {tr:?} {rr:?}");
+    assert!(
+        (0.9..1.25).contains(&ratio),
+        "trickles/reno = {ratio}: {tr:?} {rr:?}"
+    );
 }

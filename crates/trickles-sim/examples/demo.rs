@@ -1,6 +1,7 @@
-//! The foundation demo (`cargo xtask demo`): what a Trickles server and
-//! client put on the wire, byte by byte, and how the stateless server
-//! decides whether to trust a request (docs/protocol.md).
+//! The demo (`cargo xtask demo`): what a Trickles server and client put on
+//! the wire, byte by byte, how the stateless server decides whether to
+//! trust a request (docs/protocol.md), and a simulated transfer between the
+//! real engines next to TCP Reno, with the server's memory.
 //!
 //! It builds real frames (Ethernet/IPv4/TCP/Trickles, checksums included):
 //! the client's SYN with its request, the server's answer carrying a sealed
@@ -274,16 +275,102 @@ fn main() {
 
     let ok = checks.iter().filter(|&&c| c).count();
     println!(
-        "\nsummary: {ok}/{} checks as expected; frames {} + {} + {} bytes; server state: keys + {} KiB replay table, nothing per connection",
+        "\n{ok}/{} checks as expected; frames {} + {} + {} bytes",
         checks.len(),
         syn_frame.len(),
         first_frame.len(),
         req_frame.len(),
-        replay.memory_bytes() / 1024
     );
-    if ok != checks.len() {
+
+    // 5. A transfer between the real engines, in the simulator.
+    let (line, transfer_ok) = simulated_transfer();
+    println!("{line}");
+    if ok != checks.len() || !transfer_ok {
+        println!("FAILED");
         std::process::exit(1);
     }
+}
+
+/// 10 MB over a simulated 100 Mb/s, 20 ms bottleneck with 0.5% loss on the
+/// data direction: Trickles and Reno in the same run, and the server's
+/// memory after one transfer and after 10 000 more connections.
+fn simulated_transfer() -> (String, bool) {
+    use std::time::Duration;
+    use trickles_core::Instant;
+    use trickles_core::client::{Client, ClientConfig, Endpoints};
+    use trickles_sim::scenario::{RenoPair, TransferScenario, run_transfer};
+    use trickles_sim::trickles_pair::{TricklesPair, stream_request};
+
+    let size = 10_000_000;
+    let mut sc = TransferScenario::new(size, 100_000_000, Duration::from_millis(20));
+    sc.loss = 0.005;
+    sc.impair_reverse = false;
+    println!(
+        "\n5. simulated transfer: {} MB, 100 Mb/s bottleneck, 20 ms RTT, 0.5% loss on the data direction (trickles-sim, seed 1)",
+        size / 1_000_000
+    );
+    let mut t = TricklesPair::new(&sc, 1);
+    let mut r = RenoPair::new(&sc, 1, Default::default());
+    let (Ok(tr), Ok(rr)) = (
+        run_transfer(&sc, 1, &mut t, None),
+        run_transfer(&sc, 1, &mut r, None),
+    ) else {
+        return ("simulation failed".into(), false);
+    };
+    let (tm, rm) = (
+        tr.goodput_mbps.unwrap_or(0.0),
+        rr.goodput_mbps.unwrap_or(0.0),
+    );
+    println!(
+        "  trickles: {tm:.1} Mb/s, bytes identical: {}; reno: {rm:.1} Mb/s; ratio {:.2}",
+        tr.bytes_ok,
+        tm / rm.max(1e-9)
+    );
+    // Server memory: after that transfer, and after 10 000 more clients.
+    let server = &mut t.server.server;
+    let after_one = server.memory_bytes();
+    for port in 0..10_000u16 {
+        let ends = Endpoints {
+            local_mac: [2, 0, 0, 0, 1, 1],
+            remote_mac: [2, 0, 0, 0, 2, 1],
+            local: IpAddr::from([10, 9, (port >> 8) as u8, port as u8]),
+            local_port: 20_000 + port,
+            remote: IpAddr::from([10, 0, 2, 1]),
+            remote_port: sc.flow().server_port,
+        };
+        let mut c = Client::new(
+            ClientConfig::default(),
+            ends,
+            u32::from(port),
+            &stream_request(1_000_000, 7),
+        );
+        let mut syn = Vec::new();
+        c.start(Instant::from_millis(1), &mut |f| syn.push(f.to_vec()));
+        for f in syn {
+            server.handle(Instant::from_millis(1), &f, &mut |_| {});
+        }
+    }
+    let after_many = server.memory_bytes();
+    println!(
+        "  server memory: {} KiB after one transfer, {} KiB after 10000 more connections ({} SYNs answered)",
+        after_one / 1024,
+        after_many / 1024,
+        server.stats().syns
+    );
+    let ok = tr.bytes_ok && rr.bytes_ok && after_one == after_many && server.stats().syns == 10_001;
+    (
+        format!(
+            "summary: {} MB {}, trickles {tm:.1} Mb/s vs reno {rm:.1} Mb/s (simulated), server memory {} KiB flat for 1 and 10001 connections",
+            size / 1_000_000,
+            if tr.bytes_ok {
+                "identical"
+            } else {
+                "NOT identical"
+            },
+            after_many / 1024
+        ),
+        ok,
+    )
 }
 
 /// What the server does with a request frame before any congestion
