@@ -89,8 +89,12 @@ fn cli_transfer_prints_one_reproducible_json_object() {
     assert!(v["reno_mbps"].as_f64().unwrap() < 20.0);
     assert!(v["completion_ms"].as_f64().unwrap() > 10.0);
     assert!(v["links"]["bottleneck_s2c"]["frames_in"].as_u64().unwrap() > 200);
-    // No Trickles numbers until the Trickles endpoints are plugged in.
-    assert!(v["trickles_mbps"].is_null() && v["ratio"].is_null() && v["trickles"].is_null());
+    // The Trickles engines ran over the same links and seed.
+    assert_eq!(v["trickles"]["bytes_ok"], true);
+    assert!(v["trickles_mbps"].as_f64().unwrap() > 0.0);
+    let ratio = v["ratio"].as_f64().unwrap();
+    let expect = v["trickles_mbps"].as_f64().unwrap() / v["reno_mbps"].as_f64().unwrap();
+    assert!((ratio - expect).abs() < 1e-9);
     let (_, again) = cli(&args);
     assert_eq!(out, again);
 

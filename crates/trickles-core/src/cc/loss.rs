@@ -31,6 +31,41 @@ impl<'a> LossView<'a> {
         }
     }
 
+    /// The same proof seen from another floor.
+    pub fn with_floor(&self, floor: u32) -> LossView<'a> {
+        LossView {
+            ranges: self.ranges,
+            floor: floor.max(1),
+        }
+    }
+
+    /// Number of declared losses in `from ..= to`.
+    pub fn lost_between(&self, from: u32, to: u32) -> u32 {
+        let from = from.max(self.floor);
+        let to = to.min(self.reported_end());
+        if from > to {
+            return 0;
+        }
+        let received: u32 = self
+            .ranges
+            .iter()
+            .map(|b| {
+                let (s, e) = (b.start.0.max(from), b.end.0.min(to));
+                if s <= e { e - s + 1 } else { 0 }
+            })
+            .sum();
+        (to - from + 1) - received
+    }
+
+    /// The highest received packet in `from ..= to`, if any.
+    pub fn last_received_between(&self, from: u32, to: u32) -> Option<u32> {
+        self.ranges
+            .iter()
+            .filter(|b| b.start.0 <= to && b.end.0 >= from)
+            .map(|b| b.end.0.min(to))
+            .max()
+    }
+
     /// The last packet number the proof reports on (0 if none at or above
     /// the floor).
     pub fn reported_end(&self) -> u32 {
@@ -136,6 +171,19 @@ mod tests {
         let v = LossView::new(List::Items(&b), PacketNumber(1));
         assert_eq!(v.first_loss(10), Some(1));
         assert_eq!(v.lost_run_before(3), Some((1, 2)));
+    }
+
+    #[test]
+    fn counts_losses_in_a_window() {
+        let (b, floor) = view(&[(1, 4), (7, 9), (12, 12)], 1);
+        let v = LossView::new(List::Items(&b), PacketNumber(floor));
+        assert_eq!(v.lost_between(1, 12), 4);
+        assert_eq!(v.lost_between(5, 6), 2);
+        assert_eq!(v.lost_between(7, 9), 0);
+        assert_eq!(v.lost_between(10, 100), 2, "nothing after 12 is reported");
+        assert_eq!(v.with_floor(6).lost_between(1, 12), 3);
+        assert_eq!(v.last_received_between(5, 11), Some(9));
+        assert_eq!(v.last_received_between(5, 6), None);
     }
 
     #[test]

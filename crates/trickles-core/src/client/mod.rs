@@ -28,7 +28,7 @@ use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Resume, Syn, Versions};
 use trickles_wire::{ConnId, ethernet, ipv4, ipv6, marker, tcp};
 
-use crate::cc::{self, CcConfig, LossView, Piece, Trickle};
+use crate::cc::{self, CcConfig, LossView};
 use crate::geometry::Geometry;
 use crate::server::mode;
 use crate::time::Instant;
@@ -301,7 +301,10 @@ impl Client {
             self.finish(now, r.continuation, tx);
             return;
         }
-        if cont.mode == mode::NORMAL {
+        // After a timeout request the old incarnation's trickles end here,
+        // as TCP's outstanding segments are written off by its timeout:
+        // continuing them would compete with the restart.
+        if cont.mode != mode::TERMINAL && !self.timeout_pending {
             self.send_request(now, &cont, r.continuation, tx);
         }
         if self.deadline.is_none() {
@@ -373,15 +376,7 @@ impl Client {
             retransmitted: List::Items(&retransmitted),
         };
         // Predict the slots this request brings, for RTT samples.
-        let trickle = Trickle {
-            k: cont.k.0,
-            piece: Piece {
-                base: cont.base.0,
-                start_cwnd: cont.start_cwnd,
-                ssthresh: cont.ssthresh,
-            },
-            floor: cont.sack_floor.0,
-        };
+        let trickle = crate::server::trickle_of(cont);
         if let Ok(plan) = cc::step(
             &self.cfg.cc,
             &trickle,

@@ -42,6 +42,26 @@ pub mod mode {
     pub const NORMAL: u8 = 0;
     /// Carried by retransmissions: ends its trickle (requests are refused).
     pub const TERMINAL: u8 = 1;
+    /// A survivor of a recovery round: `start_cwnd` holds the round's first
+    /// loss and `sack_floor` equals it; the piece's start window is derived
+    /// from the proof (docs/protocol.md §14.2).
+    pub const RECOVERING: u8 = 2;
+}
+
+/// What a continuation says about its trickle (the inverse of how the
+/// server writes plans into continuations).
+pub fn trickle_of(c: &Continuation) -> Trickle {
+    let recovering = (c.mode == mode::RECOVERING).then_some(c.start_cwnd);
+    Trickle {
+        k: c.k.0,
+        piece: Piece {
+            base: c.base.0,
+            start_cwnd: c.start_cwnd,
+            ssthresh: c.ssthresh,
+        },
+        floor: c.sack_floor.0,
+        recovering,
+    }
 }
 
 /// Largest application data in an output continuation.
@@ -387,11 +407,7 @@ impl<A: Application> Server<A> {
         };
         let keys = self.keys.get(cont.epoch).ok_or(DropReason::UnknownEpoch)?;
         verify_sack(keys, domain, &r.sack).map_err(|_| DropReason::BadSackProof)?;
-        let trickle = Trickle {
-            k: cont.k.0,
-            piece: piece_of(&cont),
-            floor: cont.sack_floor.0,
-        };
+        let trickle = trickle_of(&cont);
         let loss = LossView::new(r.sack.original, cont.sack_floor);
         let plan = cc::step(&self.cfg.cc, &trickle, &loss).map_err(|e| match e {
             StepError::Inconsistent => DropReason::InconsistentSack,
@@ -400,6 +416,18 @@ impl<A: Application> Server<A> {
         reply.isn = cont.conn_id.0 as u32;
         self.stats.requests += 1;
         let geometry = Geometry::of(&cont);
+        // Survivors of a recovery round carry its first loss (mode
+        // RECOVERING, docs/protocol.md §14.2).
+        let (survivor_mode, survivor_piece) = match plan.recovering {
+            Some(first_loss) => (
+                mode::RECOVERING,
+                Piece {
+                    start_cwnd: first_loss,
+                    ..plan.piece
+                },
+            ),
+            None => (mode::NORMAL, plan.piece),
+        };
         if let Some(slots) = plan.send {
             for n in slots.iter() {
                 let c = self.continuation(
@@ -407,10 +435,10 @@ impl<A: Application> Server<A> {
                     cont.conn_id,
                     cont.incarnation,
                     n,
-                    &plan.piece,
+                    &survivor_piece,
                     plan.floor,
                     &geometry,
-                    mode::NORMAL,
+                    survivor_mode,
                 );
                 self.emit_slot(reply, c, n, false, false, false, None, output, tx)?;
             }
@@ -476,11 +504,7 @@ impl<A: Application> Server<A> {
         };
         let keys = self.keys.get(cont.epoch).ok_or(DropReason::UnknownEpoch)?;
         verify_sack(keys, domain, &r.sack).map_err(|_| DropReason::BadSackProof)?;
-        let trickle = Trickle {
-            k: cont.k.0,
-            piece: piece_of(&cont),
-            floor: cont.sack_floor.0,
-        };
+        let trickle = trickle_of(&cont);
         let loss = LossView::new(r.sack.original, cont.sack_floor);
         let plan = cc::timeout(&self.cfg.cc, &trickle, &loss);
         let output = self.output_continuation(&reply.binding, cont.conn_id, r)?;
@@ -677,14 +701,6 @@ impl<A: Application> Server<A> {
 /// the user-continuation section header.
 const RESPONSE_HEADER_LEN: usize =
     8 + 8 + trickles_wire::trickles::continuation::CONTINUATION_LEN + ucont::SECTION_HEADER_LEN;
-
-fn piece_of(c: &Continuation) -> Piece {
-    Piece {
-        base: c.base.0,
-        start_cwnd: c.start_cwnd,
-        ssthresh: c.ssthresh,
-    }
-}
 
 fn replay_verdict(v: ReplayVerdict) -> Result<(), DropReason> {
     match v {
