@@ -446,6 +446,12 @@ impl Client {
             self.timeout_pending = true;
         }
         self.blocks = (original, retransmitted);
+        self.arm_backoff(now);
+    }
+
+    /// Arm the timer for the next retry: RTO doubled per attempt (RFC 6298
+    /// §5.5), at most the largest RTO.
+    fn arm_backoff(&mut self, now: Instant) {
         let backoff = self
             .rtt
             .rto()
@@ -490,12 +496,7 @@ impl Client {
             self.stats.syns += 1;
         }
         self.request = request;
-        let backoff = self
-            .rtt
-            .rto()
-            .saturating_mul(1u64 << self.attempt.min(16))
-            .min(self.cfg.max_rto);
-        self.deadline = Some(now.plus_micros(backoff));
+        self.arm_backoff(now);
     }
 
     fn finish(&mut self, _now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {

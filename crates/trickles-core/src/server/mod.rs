@@ -401,12 +401,7 @@ impl<A: Application> Server<A> {
             self.replay
                 .check(&cont.mac, cont.timestamp, now.wire_millis()),
         )?;
-        let domain = NonceDomain {
-            conn: cont.conn_id,
-            incarnation: cont.incarnation,
-        };
-        let keys = self.keys.get(cont.epoch).ok_or(DropReason::UnknownEpoch)?;
-        verify_sack(keys, domain, &r.sack).map_err(|_| DropReason::BadSackProof)?;
+        self.verify_proof(&cont, r)?;
         let trickle = trickle_of(&cont);
         let loss = LossView::new(r.sack.original, cont.sack_floor);
         let plan = cc::step(&self.cfg.cc, &trickle, &loss).map_err(|e| match e {
@@ -498,12 +493,7 @@ impl<A: Application> Server<A> {
             self.replay
                 .check(&key, now.wire_millis(), now.wire_millis()),
         )?;
-        let domain = NonceDomain {
-            conn: cont.conn_id,
-            incarnation: cont.incarnation,
-        };
-        let keys = self.keys.get(cont.epoch).ok_or(DropReason::UnknownEpoch)?;
-        verify_sack(keys, domain, &r.sack).map_err(|_| DropReason::BadSackProof)?;
+        self.verify_proof(&cont, r)?;
         let trickle = trickle_of(&cont);
         let loss = LossView::new(r.sack.original, cont.sack_floor);
         let plan = cc::timeout(&self.cfg.cc, &trickle, &loss);
@@ -561,6 +551,16 @@ impl<A: Application> Server<A> {
             self.emit_slot(reply, c, n, false, false, false, None, output, tx)?;
         }
         Ok(())
+    }
+
+    /// Verify the request's SACK proof in the continuation's nonce domain.
+    fn verify_proof(&self, cont: &Continuation, r: &Request<'_>) -> Result<(), DropReason> {
+        let domain = NonceDomain {
+            conn: cont.conn_id,
+            incarnation: cont.incarnation,
+        };
+        let keys = self.keys.get(cont.epoch).ok_or(DropReason::UnknownEpoch)?;
+        verify_sack(keys, domain, &r.sack).map_err(|_| DropReason::BadSackProof)
     }
 
     /// The first output continuation of `r` that opens for this client:
