@@ -1,6 +1,7 @@
 //! The replay filter's memory is fixed when it is built: ten million checks
 //! of distinct tags allocate nothing and do not change its size. The same
-//! allocator checks the other per-packet paths (seal, open, nonces, SACK).
+//! allocator checks the other per-packet paths (seal, open, nonces, SACK)
+//! and the whole server engine answering 100 000 connections.
 //!
 //! A counting global allocator needs `unsafe impl GlobalAlloc`; that is the
 //! only unsafe code in this crate's tests, and the library itself forbids
@@ -169,4 +170,85 @@ fn per_packet_paths_allocate_nothing() {
         assert_eq!(open_user(&apps, &b, conn, &u), Ok(()));
     }
     assert_eq!(allocations() - before, 0);
+}
+
+/// Serves zeros: the smallest application.
+struct Zeros;
+
+impl trickles_core::server::Application for Zeros {
+    fn open(
+        &mut self,
+        _request: &[u8],
+        _app_data: &mut [u8; trickles_core::server::MAX_APP_DATA],
+    ) -> Result<trickles_core::server::Output, trickles_core::server::AppRefusal> {
+        Ok(trickles_core::server::Output {
+            len: 1 << 20,
+            app_data_len: 0,
+        })
+    }
+
+    fn fill(
+        &mut self,
+        _: &[u8],
+        _: u64,
+        buf: &mut [u8],
+    ) -> Result<(), trickles_core::server::AppRefusal> {
+        buf.fill(0);
+        Ok(())
+    }
+}
+
+#[test]
+fn server_answers_100k_connections_without_allocating() {
+    use trickles_core::client::{Client, ClientConfig, Endpoints};
+    use trickles_core::server::{Server, ServerConfig};
+    use trickles_wire::frame;
+
+    let m = MasterKey::new([5; 16]);
+    let mut server = Server::new(
+        ServerConfig::default(),
+        KeyRing::new(ServerKeys::from_master(KeyEpoch(1), &m)),
+        KeyRing::new(AppKey::from_master(KeyEpoch(1), &m)),
+        Zeros,
+    );
+    let ends = Endpoints {
+        local_mac: [2, 0, 0, 0, 0, 1],
+        remote_mac: [2, 0, 0, 0, 0, 2],
+        local: [10, 0, 0, 1].into(),
+        local_port: 40_000,
+        remote: [10, 0, 0, 2].into(),
+        remote_port: ServerConfig::default().port,
+    };
+    let mut syn = Vec::new();
+    Client::new(ClientConfig::default(), ends, 1, b"GET /")
+        .start(trickles_core::Instant::from_millis(1), &mut |f| {
+            syn = f.to_vec()
+        });
+    let template = frame::parse(&syn).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let memory = server.memory_bytes();
+    let mut answered = 0u64;
+    let before = allocations();
+    for i in 0..100_000u32 {
+        let mut h = frame::Headers {
+            src_mac: template.src_mac,
+            dst_mac: template.dst_mac,
+            src: [10, (i >> 16) as u8 + 1, (i >> 8) as u8, i as u8].into(),
+            dst: template.dst,
+            tcp: template.tcp,
+            ttl: 64,
+        };
+        h.tcp.src_port = 1024 + (i % 60_000) as u16;
+        let n = frame::emit(&h, &template.trickles, &mut buf).unwrap();
+        server.handle(
+            trickles_core::Instant::from_millis(2),
+            &buf[..n],
+            &mut |_| answered += 1,
+        );
+    }
+    let allocated = allocations() - before;
+    assert_eq!(server.stats().syns, 100_000);
+    assert!(answered >= 100_000);
+    assert_eq!(allocated, 0, "the server allocated while answering");
+    assert_eq!(server.memory_bytes(), memory);
 }
