@@ -86,7 +86,7 @@ fn main() -> std::io::Result<()> {
         Body::CloseAck(ConnId(42)),
         Body::VersionReject(Versions::SUPPORTED),
     ];
-    for dir in ["frame", "trickles_packet", "sections"] {
+    for dir in ["frame", "trickles_packet", "sections", "open_request"] {
         std::fs::create_dir_all(root.join(dir))?;
     }
     let data = b"GET / HTTP/1.1\r\n\r\n";
