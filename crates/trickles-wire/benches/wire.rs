@@ -76,8 +76,8 @@ fn benches(c: &mut Criterion) {
     let req_frame = &req_frame[..req_len];
     let req_payload = &req_frame[14 + 20 + 24..];
 
-    // A full-size response: 1376 bytes of data.
-    let data = vec![0x5a; 1376];
+    // A full-size response: 1360 bytes of data (docs/protocol.md §12).
+    let data = vec![0x5a; 1360];
     let response = Packet {
         flags: Flags(0),
         body: Body::Response(Response {

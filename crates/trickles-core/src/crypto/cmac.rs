@@ -34,8 +34,8 @@ pub type Tag = [u8; TAG_LEN];
 /// message (binding + sealed bytes, five whole blocks), it runs exactly the
 /// five chained AES calls CMAC needs, inlined in a single backend dispatch,
 /// while the `cmac` crate re-derives K1/K2 with an extra AES call on every
-/// `finalize` and goes through the `digest` block buffer. Measured 6.8×
-/// faster (bench/results/crypto.md, `cmac_*`); if the crate ever wins,
+/// `finalize` and goes through the `digest` block buffer. Measured 3.9×
+/// faster (bench/results/crypto.md, `cmac_80B/*`); if the crate ever wins,
 /// point this alias at [`CrateCmac`]: outputs are identical, so nothing
 /// else changes (not even sealed continuations in flight).
 pub type Cmac = HandCmac;
