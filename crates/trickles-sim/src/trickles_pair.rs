@@ -97,6 +97,69 @@ pub struct TricklesServer {
     pub server: Server<StreamApp>,
     /// Print a line per frame to stderr (`TRICKLES_TRACE`).
     pub trace: bool,
+    /// Round of each slot sent as new data (incarnation 0): the answer to
+    /// the SYN is round 0, and the slots a request sends are one round
+    /// after the slot it acknowledges. Observation only, for tests.
+    round_of: std::collections::HashMap<u32, u32>,
+    /// New-data slots sent per round.
+    rounds: Vec<u32>,
+}
+
+impl TricklesServer {
+    /// A server endpoint on `port`.
+    pub fn new(port: u16) -> TricklesServer {
+        TricklesServer {
+            server: server(port),
+            trace: std::env::var_os("TRICKLES_TRACE").is_some(),
+            round_of: Default::default(),
+            rounds: Vec::new(),
+        }
+    }
+
+    /// New-data slots sent per round (incarnation 0), the counterpart of
+    /// [`crate::reno::RenoSender::segments_per_round`].
+    pub fn slots_per_round(&self) -> &[u32] {
+        &self.rounds
+    }
+
+    fn observe(&mut self, request: &[u8], sent: &[Vec<u8>]) {
+        use trickles_wire::trickles::continuation::Continuation;
+        use trickles_wire::trickles::{Body, Flags};
+        let Ok(f) = trickles_wire::frame::parse(request) else {
+            return;
+        };
+        let parent = match f.trickles.body {
+            Body::Syn(_) => None,
+            Body::Request(r) => {
+                let c = Continuation::decode(r.continuation);
+                if c.incarnation != 0 {
+                    return;
+                }
+                match self.round_of.get(&c.k.0) {
+                    Some(&r) => Some(r),
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        let round = parent.map_or(0, |r| r + 1);
+        for frame in sent {
+            let Ok(g) = trickles_wire::frame::parse(frame) else {
+                continue;
+            };
+            if let Body::Response(r) | Body::FirstResponse(r) = g.trickles.body
+                && !g.trickles.flags.contains(Flags::RETX)
+                && Continuation::decode(r.continuation).incarnation == 0
+            {
+                self.round_of.insert(r.slot.0, round);
+                let i = round as usize;
+                if self.rounds.len() <= i {
+                    self.rounds.resize(i + 1, 0);
+                }
+                self.rounds[i] += 1;
+            }
+        }
+    }
 }
 
 /// One-line description of a Trickles frame, for traces.
@@ -146,7 +209,12 @@ fn describe(frame: &[u8]) -> String {
 impl Endpoint for TricklesServer {
     fn on_frame(&mut self, now: SimTime, frame: &[u8], tx: &mut Tx) {
         if !self.trace {
-            self.server.handle(instant(now), frame, &mut |f| tx.send(f));
+            let mut sent = Vec::new();
+            self.server.handle(instant(now), frame, &mut |f| {
+                sent.push(f.to_vec());
+                tx.send(f);
+            });
+            self.observe(frame, &sent);
             return;
         }
         // Debug trace (TRICKLES_TRACE=1): one line per request.
@@ -230,10 +298,7 @@ impl TricklesPair {
                     &stream_request(sc.size, seed),
                 ),
             },
-            server: TricklesServer {
-                server: server(flow.server_port),
-                trace: std::env::var_os("TRICKLES_TRACE").is_some(),
-            },
+            server: TricklesServer::new(flow.server_port),
             seed,
             size: sc.size,
         }

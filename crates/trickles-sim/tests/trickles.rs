@@ -62,3 +62,21 @@ fn lossless_transfer_keeps_pace_with_reno() {
         "trickles/reno = {ratio}: {tr:?} {rr:?}"
     );
 }
+
+#[test]
+fn loss_free_rounds_carry_exactly_renos_window() {
+    // No loss, a queue that never fills: the packets sent per round of
+    // round trips are Reno's window, round by round (paper §2.5).
+    let mut sc = scenario(2 * MB);
+    sc.queue_bytes = Some(64 << 20);
+    let mut t = TricklesPair::new(&sc, 1);
+    let mut r = RenoPair::new(&sc, 1, Default::default());
+    assert!(run_transfer(&sc, 1, &mut t, None).unwrap().bytes_ok);
+    assert!(run_transfer(&sc, 1, &mut r, None).unwrap().bytes_ok);
+    let ours = t.server.slots_per_round();
+    let reno = r.sender.segments_per_round();
+    // Compare the rounds before the last (which ends with the data).
+    let n = ours.len().min(reno.len()) - 1;
+    assert!(n >= 8, "{ours:?} {reno:?}");
+    assert_eq!(ours[..n], reno[..n], "trickles {ours:?}\nreno {reno:?}");
+}
