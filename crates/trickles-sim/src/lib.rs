@@ -36,6 +36,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod endpoint;
 pub mod link;
 pub mod packet;

@@ -35,6 +35,53 @@ enum Command {
     /// One bulk transfer server → client over a dumbbell bottleneck, run
     /// with the Reno reference (and Trickles, once its endpoints exist).
     Transfer(TransferArgs),
+    /// A Trickles transfer while the client side also sends forged, stolen,
+    /// replayed and loss-hiding requests; prints bytes_ok, forged_accepted
+    /// (must be 0) and the server's drops by reason.
+    Attack(AttackArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AttackArgs {
+    /// Bytes to transfer.
+    #[arg(long, default_value_t = 1_000_000)]
+    size: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Round-trip time in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    rtt: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+fn attack(a: &AttackArgs) -> std::io::Result<(serde_json::Value, bool)> {
+    use trickles_sim::attack::AttackPair;
+    let sc = TransferScenario::new(
+        a.size,
+        (a.rate * 1e6) as u64,
+        std::time::Duration::from_secs_f64(a.rtt / 1000.0),
+    );
+    let mut pair = AttackPair::new(&sc, a.seed);
+    let r = trickles_sim::scenario::run_transfer(&sc, a.seed, &mut pair, None)?;
+    let ok = r.bytes_ok && !r.stalled && pair.forged_accepted() == 0;
+    let out = json!({
+        "scenario": "attack",
+        "seed": a.seed,
+        "size": a.size,
+        "bytes_ok": r.bytes_ok,
+        "stalled": r.stalled,
+        "forged_accepted": pair.forged_accepted(),
+        "attacks_sent": pair.sent(),
+        "dropped_by_reason": pair.dropped_by_reason(),
+        "goodput_mbps": r.goodput_mbps,
+    });
+    Ok((out, ok))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -236,6 +283,21 @@ fn main() -> ExitCode {
                     print_summary(&out, &cmp);
                 }
                 if cmp.bytes_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("trickles-sim: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Attack(a) => match attack(&a) {
+            Ok((out, ok)) => {
+                let _ = a.json;
+                println!("{out}");
+                if ok {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)

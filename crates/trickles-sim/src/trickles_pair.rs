@@ -304,6 +304,17 @@ impl TricklesPair {
         }
     }
 
+    /// Did `client` get every byte of this pair's stream, intact?
+    pub fn bytes_ok_of(&self, client: &TricklesClient) -> bool {
+        let c = &client.client;
+        c.is_done()
+            && c.total_len() == Some(self.size)
+            && c.data()
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == stream_byte(self.seed, i as u64))
+    }
+
     /// Server counters.
     pub fn server_stats(&self) -> &ServerStats {
         self.server.server.stats()

@@ -80,3 +80,30 @@ fn loss_free_rounds_carry_exactly_renos_window() {
     assert!(n >= 8, "{ours:?} {reno:?}");
     assert_eq!(ours[..n], reno[..n], "trickles {ours:?}\nreno {reno:?}");
 }
+
+#[test]
+fn attack_frames_are_all_refused_and_the_transfer_survives() {
+    use trickles_core::server::DropReason;
+    use trickles_sim::attack::AttackPair;
+    let sc = scenario(MB);
+    for seed in 1..=2 {
+        let mut pair = AttackPair::new(&sc, seed);
+        let r = run_transfer(&sc, seed, &mut pair, None).unwrap();
+        assert!(r.bytes_ok && !r.stalled, "{r:?}");
+        let sent = pair.sent();
+        assert!(
+            sent.forged > 50 && sent.stolen > 50 && sent.replayed > 50 && sent.loss_hiding > 50,
+            "{sent:?}"
+        );
+        assert_eq!(pair.forged_accepted(), 0);
+        let drops = pair.dropped_by_reason();
+        let n = |r: DropReason| drops.get(r.as_str()).and_then(|v| v.as_u64()).unwrap_or(0);
+        assert_eq!(
+            n(DropReason::BadMac),
+            sent.forged + sent.stolen,
+            "{drops:?}"
+        );
+        assert_eq!(n(DropReason::Replayed), sent.replayed, "{drops:?}");
+        assert_eq!(n(DropReason::BadSackProof), sent.loss_hiding, "{drops:?}");
+    }
+}
