@@ -80,7 +80,7 @@ impl AttackingClient {
                 && let Body::Request(r) = p.trickles.body
             {
                 self.requests += 1;
-                if self.requests % 4 == 0 && self.attack(f, &p, &r, tx) {
+                if self.requests.is_multiple_of(4) && self.attack(f, &p, &r, tx) {
                     // The loss-hiding version went out instead of it.
                     continue;
                 }
