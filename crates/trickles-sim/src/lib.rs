@@ -38,6 +38,7 @@
 
 pub mod attack;
 pub mod endpoint;
+pub mod friendliness;
 pub mod link;
 pub mod packet;
 pub mod pcap;

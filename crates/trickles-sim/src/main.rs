@@ -39,6 +39,31 @@ enum Command {
     /// replayed and loss-hiding requests; prints bytes_ok, forged_accepted
     /// (must be 0) and the server's drops by reason.
     Attack(AttackArgs),
+    /// One Trickles flow against N Reno flows through one bottleneck for a
+    /// fixed time (paper Fig. 13): goodputs, fair share and Jain's index.
+    Friendliness(FriendlinessArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FriendlinessArgs {
+    /// Number of Reno flows beside the Trickles flow.
+    #[arg(long, default_value_t = 4)]
+    reno_flows: usize,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Round-trip time in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    rtt: f64,
+    /// Simulated seconds to run.
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -293,6 +318,26 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Friendliness(a) => {
+            let _ = a.json;
+            let r = trickles_sim::friendliness::run(
+                a.reno_flows,
+                (a.rate * 1e6) as u64,
+                std::time::Duration::from_secs_f64(a.rtt / 1000.0),
+                std::time::Duration::from_secs_f64(a.seconds),
+                a.seed,
+            );
+            match serde_json::to_string(&r) {
+                Ok(s) => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trickles-sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {
                 let _ = a.json;

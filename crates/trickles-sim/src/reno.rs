@@ -707,6 +707,11 @@ impl RenoReceiver {
         self.rcv_nxt
     }
 
+    /// In-order bytes received so far.
+    pub fn delivered(&self) -> u64 {
+        self.rcv_nxt
+    }
+
     /// True when every byte arrived and matched the stream.
     pub fn bytes_ok(&self) -> bool {
         self.rcv_nxt == self.size

@@ -279,7 +279,11 @@ pub struct TricklesPair {
 impl TricklesPair {
     /// Endpoints for `sc`, fetching the stream of `seed`.
     pub fn new(sc: &TransferScenario, seed: u64) -> TricklesPair {
-        let flow = sc.flow();
+        TricklesPair::for_flow(sc.flow(), sc.size, seed)
+    }
+
+    /// Endpoints for `flow`, fetching `size` bytes of the stream of `seed`.
+    pub fn for_flow(flow: crate::topology::Flow, size: u64, seed: u64) -> TricklesPair {
         let ends = Endpoints {
             local_mac: flow.client.mac,
             remote_mac: flow.server.mac,
@@ -295,12 +299,12 @@ impl TricklesPair {
                     ClientConfig::default(),
                     ends,
                     isn,
-                    &stream_request(sc.size, seed),
+                    &stream_request(size, seed),
                 ),
             },
             server: TricklesServer::new(flow.server_port),
             seed,
-            size: sc.size,
+            size,
         }
     }
 

@@ -107,3 +107,20 @@ fn attack_frames_are_all_refused_and_the_transfer_survives() {
         assert_eq!(n(DropReason::BadSackProof), sent.loss_hiding, "{drops:?}");
     }
 }
+
+#[test]
+fn shares_a_bottleneck_fairly_with_reno() {
+    // Paper Fig. 13 in small: one Trickles flow and 4 Reno flows through
+    // one 100 Mb/s, 20 ms bottleneck for 10 simulated seconds.
+    let r = trickles_sim::friendliness::run(
+        4,
+        100_000_000,
+        Duration::from_millis(20),
+        Duration::from_secs(10),
+        1,
+    );
+    assert!(r.jain_index >= 0.9, "{r:?}");
+    assert!(r.trickles_mbps > 0.3 * r.fair_share_mbps, "{r:?}");
+    let total: f64 = r.trickles_mbps + r.reno_mbps.iter().sum::<f64>();
+    assert!(total > 80.0 && total <= 100.0, "{r:?}");
+}
