@@ -281,12 +281,7 @@ impl AttackPair {
 
     /// Server drops by reason.
     pub fn dropped_by_reason(&self) -> serde_json::Map<String, serde_json::Value> {
-        let s = self.server.inner.server.stats();
-        trickles_core::server::DropReason::ALL
-            .iter()
-            .filter(|r| s.drops(**r) > 0)
-            .map(|r| (r.as_str().to_string(), s.drops(*r).into()))
-            .collect()
+        crate::trickles_pair::drops_by_reason(self.server.inner.server.stats())
     }
 }
 

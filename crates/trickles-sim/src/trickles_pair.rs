@@ -245,6 +245,15 @@ impl Endpoint for TricklesServer {
     }
 }
 
+/// The non-zero drop counters of `s`, by reason name, for reports.
+pub fn drops_by_reason(s: &ServerStats) -> serde_json::Map<String, serde_json::Value> {
+    trickles_core::server::DropReason::ALL
+        .iter()
+        .filter(|r| s.drops(**r) > 0)
+        .map(|r| (r.as_str().to_string(), s.drops(*r).into()))
+        .collect()
+}
+
 /// A server with fixed simulation keys (any replica holding them can serve).
 pub fn server(port: u16) -> Server<StreamApp> {
     let cfg = ServerConfig {
@@ -335,24 +344,13 @@ impl TransferPair for TricklesPair {
     }
 
     fn bytes_ok(&self) -> bool {
-        let c = &self.client.client;
-        c.is_done()
-            && c.total_len() == Some(self.size)
-            && c.data()
-                .iter()
-                .enumerate()
-                .all(|(i, &b)| b == stream_byte(self.seed, i as u64))
+        self.bytes_ok_of(&self.client)
     }
 
     fn details(&self) -> serde_json::Value {
         let s = self.server.server.stats();
         let c = self.client.client.stats();
-        let drops: serde_json::Map<String, serde_json::Value> =
-            trickles_core::server::DropReason::ALL
-                .iter()
-                .filter(|r| s.drops(**r) > 0)
-                .map(|r| (r.as_str().to_string(), s.drops(*r).into()))
-                .collect();
+        let drops = drops_by_reason(s);
         serde_json::json!({
             "server": {
                 "frames_in": s.frames_in,
