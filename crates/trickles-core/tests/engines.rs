@@ -10,7 +10,7 @@ use trickles_core::Instant;
 use trickles_core::client::{Client, ClientConfig, Endpoints};
 use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
 use trickles_core::server::{
-    AppRefusal, Application, DropReason, MAX_APP_DATA, Output, Server, ServerConfig,
+    AppRefusal, Application, DropReason, MAX_APP_DATA, Opened, Output, ServerConfig, StreamServer,
 };
 use trickles_wire::KeyEpoch;
 
@@ -27,13 +27,13 @@ impl Application for Bulk {
         &mut self,
         request: &[u8],
         app_data: &mut [u8; MAX_APP_DATA],
-    ) -> Result<Output, AppRefusal> {
+    ) -> Result<Opened, AppRefusal> {
         let r: [u8; 16] = request.try_into().map_err(|_| AppRefusal)?;
         app_data[..16].copy_from_slice(&r);
-        Ok(Output {
+        Ok(Opened::Output(Output {
             len: u64::from_be_bytes(r[..8].try_into().unwrap()),
             app_data_len: 16,
-        })
+        }))
     }
 
     fn fill(&mut self, app_data: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), AppRefusal> {
@@ -45,9 +45,9 @@ impl Application for Bulk {
     }
 }
 
-fn server() -> Server<Bulk> {
+fn server() -> StreamServer<Bulk> {
     let m = MasterKey::new([9; 16]);
-    Server::new(
+    StreamServer::new(
         ServerConfig::default(),
         KeyRing::new(ServerKeys::from_master(KeyEpoch(1), &m)),
         KeyRing::new(AppKey::from_master(KeyEpoch(1), &MasterKey::new([3; 16]))),
@@ -68,7 +68,7 @@ fn ends() -> Endpoints {
 
 struct Run {
     client: Client,
-    server: Server<Bulk>,
+    server: StreamServer<Bulk>,
     now: Instant,
     rounds: usize,
 }
@@ -303,4 +303,24 @@ fn server_memory_does_not_depend_on_connections() {
     assert_eq!(s.stats().total_drops(), 0);
     assert_eq!(s.memory_bytes(), before);
     assert_eq!(one, before);
+}
+
+#[test]
+fn the_stream_api_reads_the_response_in_order() {
+    let mut run = transfer(100_000, 5, |i| i % 17 == 3);
+    check_bytes(&run, 100_000, 5);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 999];
+    assert!(!run.client.is_eof());
+    loop {
+        let n = run.client.read(&mut buf);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(run.client.is_eof());
+    assert_eq!(got.len(), 100_000);
+    assert_eq!(got.as_slice(), run.client.data());
+    assert_eq!(run.client.read(&mut buf), 0);
 }

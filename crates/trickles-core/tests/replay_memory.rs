@@ -180,11 +180,13 @@ impl trickles_core::server::Application for Zeros {
         &mut self,
         _request: &[u8],
         _app_data: &mut [u8; trickles_core::server::MAX_APP_DATA],
-    ) -> Result<trickles_core::server::Output, trickles_core::server::AppRefusal> {
-        Ok(trickles_core::server::Output {
-            len: 1 << 20,
-            app_data_len: 0,
-        })
+    ) -> Result<trickles_core::server::Opened, trickles_core::server::AppRefusal> {
+        Ok(trickles_core::server::Opened::Output(
+            trickles_core::server::Output {
+                len: 1 << 20,
+                app_data_len: 0,
+            },
+        ))
     }
 
     fn fill(
@@ -201,11 +203,11 @@ impl trickles_core::server::Application for Zeros {
 #[test]
 fn server_answers_100k_connections_without_allocating() {
     use trickles_core::client::{Client, ClientConfig, Endpoints};
-    use trickles_core::server::{Server, ServerConfig};
+    use trickles_core::server::{ServerConfig, StreamServer};
     use trickles_wire::frame;
 
     let m = MasterKey::new([5; 16]);
-    let mut server = Server::new(
+    let mut server = StreamServer::new(
         ServerConfig::default(),
         KeyRing::new(ServerKeys::from_master(KeyEpoch(1), &m)),
         KeyRing::new(AppKey::from_master(KeyEpoch(1), &m)),

@@ -8,7 +8,7 @@ use trickles_core::Instant;
 use trickles_core::client::{Client, ClientConfig, Endpoints};
 use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
 use trickles_core::server::{
-    AppRefusal, Application, MAX_APP_DATA, Output, Server, ServerConfig, ServerStats,
+    AppRefusal, Application, MAX_APP_DATA, Opened, Output, ServerConfig, ServerStats, StreamServer,
 };
 use trickles_wire::KeyEpoch;
 
@@ -19,23 +19,125 @@ use crate::time::SimTime;
 
 /// The server application of the simulator: the request names a length
 /// and a seed, the output is `stream_byte(seed, offset)`.
+///
+/// A request may also carry a body (see [`stream_request_with_body`]): its
+/// bytes are folded into the seed, so the output proves the server read
+/// every byte of it, through input continuations when it spans several
+/// packets (paper §4.2).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StreamApp;
+
+/// FNV-1a over `bytes`, continuing from `h`.
+fn fold(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Digest of a partly read request: size, seed, total length, hash so far.
+const DIGEST_LEN: usize = 8 + 8 + 4 + 8;
+
+impl StreamApp {
+    fn finish(
+        size: u64,
+        seed: u64,
+        hash: Option<u64>,
+        app_data: &mut [u8; MAX_APP_DATA],
+    ) -> Opened {
+        let seed = hash.map_or(seed, |h| seed ^ h);
+        app_data[..8].copy_from_slice(&size.to_be_bytes());
+        app_data[8..16].copy_from_slice(&seed.to_be_bytes());
+        Opened::Output(Output {
+            len: size,
+            app_data_len: 16,
+        })
+    }
+
+    /// Read `input` (bytes `consumed..` of a request of `total` bytes).
+    fn read(
+        size: u64,
+        seed: u64,
+        total: u64,
+        hash: u64,
+        consumed: u64,
+        input: &[u8],
+        app_data: &mut [u8; MAX_APP_DATA],
+    ) -> Opened {
+        let want = total.saturating_sub(consumed).min(input.len() as u64) as usize;
+        let hash = fold(hash, &input[..want]);
+        let consumed = consumed + want as u64;
+        if consumed >= total {
+            return StreamApp::finish(size, seed, Some(hash), app_data);
+        }
+        app_data[..8].copy_from_slice(&size.to_be_bytes());
+        app_data[8..16].copy_from_slice(&seed.to_be_bytes());
+        app_data[16..20].copy_from_slice(&(total as u32).to_be_bytes());
+        app_data[20..28].copy_from_slice(&hash.to_be_bytes());
+        Opened::NeedInput {
+            consumed,
+            digest_len: DIGEST_LEN,
+        }
+    }
+}
+
+fn be64(b: &[u8]) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(x)
+}
 
 impl Application for StreamApp {
     fn open(
         &mut self,
         request: &[u8],
         app_data: &mut [u8; MAX_APP_DATA],
-    ) -> Result<Output, AppRefusal> {
-        let r: [u8; 16] = request.try_into().map_err(|_| AppRefusal)?;
-        app_data[..16].copy_from_slice(&r);
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&r[..8]);
-        Ok(Output {
-            len: u64::from_be_bytes(len),
-            app_data_len: 16,
-        })
+    ) -> Result<Opened, AppRefusal> {
+        if request.len() == 16 {
+            return Ok(StreamApp::finish(
+                be64(request),
+                be64(&request[8..]),
+                None,
+                app_data,
+            ));
+        }
+        let head = request.get(..20).ok_or(AppRefusal)?;
+        let total = u64::from(u32::from_be_bytes([head[16], head[17], head[18], head[19]]));
+        if total < 20 {
+            return Err(AppRefusal);
+        }
+        Ok(StreamApp::read(
+            be64(head),
+            be64(&head[8..]),
+            total,
+            FNV_START,
+            20,
+            &request[20..],
+            app_data,
+        ))
+    }
+
+    fn more_input(
+        &mut self,
+        digest: &[u8],
+        consumed: u64,
+        input: &[u8],
+        app_data: &mut [u8; MAX_APP_DATA],
+    ) -> Result<Opened, AppRefusal> {
+        let d = digest.get(..DIGEST_LEN).ok_or(AppRefusal)?;
+        let total = u64::from(u32::from_be_bytes([d[16], d[17], d[18], d[19]]));
+        Ok(StreamApp::read(
+            be64(d),
+            be64(&d[8..]),
+            total,
+            be64(&d[20..]),
+            consumed,
+            input,
+            app_data,
+        ))
     }
 
     fn fill(&mut self, app_data: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), AppRefusal> {
@@ -46,6 +148,18 @@ impl Application for StreamApp {
         fill_stream(u64::from_be_bytes(seed), offset, buf);
         Ok(())
     }
+}
+
+/// A request for `size` bytes whose stream seed is `seed` folded with
+/// every byte of `body` (what [`StreamApp`] serves for it), and that seed.
+pub fn stream_request_with_body(size: u64, seed: u64, body: &[u8]) -> (Vec<u8>, u64) {
+    let total = 20 + body.len();
+    let mut r = Vec::with_capacity(total);
+    r.extend_from_slice(&size.to_be_bytes());
+    r.extend_from_slice(&seed.to_be_bytes());
+    r.extend_from_slice(&(total as u32).to_be_bytes());
+    r.extend_from_slice(body);
+    (r, seed ^ fold(FNV_START, body))
 }
 
 /// The request a client sends for `size` bytes of stream `seed`.
@@ -94,7 +208,7 @@ impl Endpoint for TricklesClient {
 #[derive(Debug)]
 pub struct TricklesServer {
     /// The engine.
-    pub server: Server<StreamApp>,
+    pub server: StreamServer<StreamApp>,
     /// Print a line per frame to stderr (`TRICKLES_TRACE`).
     pub trace: bool,
     /// Round of each slot sent as new data (incarnation 0): the answer to
@@ -255,12 +369,12 @@ pub fn drops_by_reason(s: &ServerStats) -> serde_json::Map<String, serde_json::V
 }
 
 /// A server with fixed simulation keys (any replica holding them can serve).
-pub fn server(port: u16) -> Server<StreamApp> {
+pub fn server(port: u16) -> StreamServer<StreamApp> {
     let cfg = ServerConfig {
         port,
         ..ServerConfig::default()
     };
-    Server::new(
+    StreamServer::new(
         cfg,
         KeyRing::new(ServerKeys::from_master(
             KeyEpoch(1),
@@ -293,6 +407,19 @@ impl TricklesPair {
 
     /// Endpoints for `flow`, fetching `size` bytes of the stream of `seed`.
     pub fn for_flow(flow: crate::topology::Flow, size: u64, seed: u64) -> TricklesPair {
+        TricklesPair::with_request(flow, size, seed, &stream_request(size, seed))
+    }
+
+    /// Endpoints for `flow` sending `request`, which must ask for `size`
+    /// bytes of the stream whose seed is `stream_seed` (see
+    /// [`stream_request_with_body`]).
+    pub fn with_request(
+        flow: crate::topology::Flow,
+        size: u64,
+        stream_seed: u64,
+        request: &[u8],
+    ) -> TricklesPair {
+        let seed = stream_seed;
         let ends = Endpoints {
             local_mac: flow.client.mac,
             remote_mac: flow.server.mac,
@@ -304,12 +431,7 @@ impl TricklesPair {
         let isn = (seed as u32) ^ 0x7a11_0000;
         TricklesPair {
             client: TricklesClient {
-                client: Client::new(
-                    ClientConfig::default(),
-                    ends,
-                    isn,
-                    &stream_request(size, seed),
-                ),
+                client: Client::new(ClientConfig::default(), ends, isn, request),
             },
             server: TricklesServer::new(flow.server_port),
             seed,

@@ -144,7 +144,27 @@ pub const fn headers_len(dst: &IpAddr) -> usize {
 
 /// Emit a complete untagged frame carrying `packet`; returns its length.
 pub fn emit(h: &Headers, packet: &Packet<'_>, buf: &mut [u8]) -> crate::Result<usize> {
-    let payload_len = packet.buffer_len();
+    let data = packet.data;
+    let filled = emit_with(h, packet, data.len(), buf, &mut |out| {
+        out.copy_from_slice(data);
+        true
+    })?;
+    // The copy above cannot refuse.
+    filled.ok_or(Error::BadLength)
+}
+
+/// Emit a frame whose `data_len` data bytes `fill` writes in place (zero
+/// copy: the caller produces the bytes straight into the frame buffer);
+/// `packet.data` is ignored. The TCP checksum is computed after `fill`.
+/// `Ok(None)` if `fill` returned false (nothing valid was emitted).
+pub fn emit_with(
+    h: &Headers,
+    packet: &Packet<'_>,
+    data_len: usize,
+    buf: &mut [u8],
+    fill: &mut dyn FnMut(&mut [u8]) -> bool,
+) -> crate::Result<Option<usize>> {
+    let payload_len = packet.header_len() + data_len + packet.padding;
     let seg_len = tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + payload_len;
     let total = headers_len(&h.dst) + payload_len;
     let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
@@ -206,8 +226,12 @@ pub fn emit(h: &Headers, packet: &Packet<'_>, buf: &mut [u8]) -> crate::Result<u
     }
     .emit(seg)?;
     let payload_off = tcp::HEADER_LEN + marker::TCP_OPTIONS.len();
-    packet.emit(&mut seg[payload_off..])?;
+    packet.emit_header(data_len, &mut seg[payload_off..])?;
+    let data_off = payload_off + packet.header_len();
+    if !fill(&mut seg[data_off..data_off + data_len]) {
+        return Ok(None);
+    }
     let mut view = tcp::Packet::new_unchecked(&mut seg[..seg_len]);
     view.fill_checksum(pseudo);
-    Ok(total)
+    Ok(Some(total))
 }

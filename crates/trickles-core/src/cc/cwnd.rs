@@ -20,7 +20,7 @@
 //! `k < 10 000` over a wide grid of parameters.
 
 /// Initial conditions of one loss-free piece of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Piece {
     /// TCPBase: the request number at which the window is `start_cwnd`.
     pub base: u32,

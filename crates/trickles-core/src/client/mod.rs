@@ -112,6 +112,14 @@ pub struct Client {
     ends: Endpoints,
     isn: u32,
     request: Vec<u8>,
+    /// Request bytes the SYN carried.
+    syn_len: usize,
+    /// The newest input continuation (paper §4.2) while the server reads
+    /// the request, and the request offset it resumes at.
+    input_cont: Option<Vec<u8>>,
+    input_offset: u64,
+    /// Stream bytes handed to the reader.
+    read: u64,
     conn: Option<ConnId>,
     incarnation: u32,
     output: Option<Vec<u8>>,
@@ -141,6 +149,10 @@ impl Client {
             ends,
             isn,
             request: request.to_vec(),
+            syn_len: 0,
+            input_cont: None,
+            input_offset: 0,
+            read: 0,
             conn: None,
             incarnation: 0,
             output: None,
@@ -184,6 +196,37 @@ impl Client {
     /// Contiguous bytes received from the start.
     pub fn delivered(&self) -> u64 {
         self.delivered
+    }
+
+    /// Bytes ready for [`Client::read`].
+    pub fn readable(&self) -> usize {
+        (self.delivered - self.read) as usize
+    }
+
+    /// Read response bytes in order (the stream API): copies up to
+    /// `buf.len()` of the bytes received contiguously and not yet read;
+    /// returns how many. 0 with [`Client::is_eof`] means the end.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.readable());
+        let from = self.read as usize;
+        buf[..n].copy_from_slice(&self.data[from..from + n]);
+        self.read += n as u64;
+        n
+    }
+
+    /// True once every byte of the response has been read.
+    pub fn is_eof(&self) -> bool {
+        self.is_done() && self.read == self.delivered
+    }
+
+    /// Request bytes the server has consumed so far, as its newest input
+    /// continuation says (the SYN's bytes before any).
+    pub fn request_consumed(&self) -> u64 {
+        if self.output.is_some() {
+            self.request.len() as u64
+        } else {
+            self.input_offset
+        }
     }
 
     /// Counters.
@@ -256,14 +299,41 @@ impl Client {
             }
             Some(_) => {}
         }
+        // The output continuation: the first one announces the stream;
+        // a later one for the same stream (the application may install a
+        // new one on any packet) replaces it.
+        if let Some(u) = r.user_conts.iter().find(|u| u.kind() == Kind::Output) {
+            match self.total {
+                None if u.valid_start() == 0 && u.valid_end() <= self.cfg.max_output_len => {
+                    self.output = Some(u.as_bytes().to_vec());
+                    self.total = Some(u.valid_end());
+                    self.data = vec![0; usize::try_from(u.valid_end()).unwrap_or(0)];
+                    self.input_cont = None;
+                }
+                Some(t)
+                    if u.valid_start() == 0
+                        && u.valid_end() == t
+                        && self.output.as_deref() != Some(u.as_bytes()) =>
+                {
+                    self.output = Some(u.as_bytes().to_vec());
+                }
+                _ => {}
+            }
+        }
+        // An input continuation: the server read the request up to its
+        // `valid_start` and wants the rest (paper §4.2).
+        let mut input_asked = false;
         if self.output.is_none()
-            && let Some(u) = r.user_conts.iter().find(|u| u.kind() == Kind::Output)
-            && u.valid_start() == 0
-            && u.valid_end() <= self.cfg.max_output_len
+            && let Some(u) = r.user_conts.iter().find(|u| u.kind() == Kind::Input)
+            && u.valid_start() >= self.input_offset
         {
-            self.output = Some(u.as_bytes().to_vec());
-            self.total = Some(u.valid_end());
-            self.data = vec![0; usize::try_from(u.valid_end()).unwrap_or(0)];
+            if u.valid_start() > self.input_offset || self.input_cont.is_none() {
+                self.attempt = 0;
+                self.deadline = Some(now.plus_micros(self.rtt.rto()));
+            }
+            self.input_offset = u.valid_start();
+            self.input_cont = Some(u.as_bytes().to_vec());
+            input_asked = true;
         }
         // A packet of a newer incarnation answers our timeout request.
         let current = if cont.incarnation == self.incarnation {
@@ -304,7 +374,11 @@ impl Client {
         // After a timeout request the old incarnation's trickles end here,
         // as TCP's outstanding segments are written off by its timeout:
         // continuing them would compete with the restart.
-        if cont.mode != mode::TERMINAL && !self.timeout_pending {
+        // Before the output starts, only the trickle that carries the
+        // newest input continuation goes on, carrying more input; the
+        // others end (their slots hold no stream bytes).
+        let reading = Geometry::of(&cont).origin_slot == 0 && self.output.is_none();
+        if cont.mode != mode::TERMINAL && !self.timeout_pending && (!reading || input_asked) {
             self.send_request(now, &cont, r.continuation, tx);
         }
         if self.deadline.is_none() {
@@ -389,35 +463,46 @@ impl Client {
         while self.expected.len() > 65_536 {
             self.expected.pop_first();
         }
-        let Some(output) = self.output.as_deref() else {
-            return;
-        };
-        let Ok(u) = UserCont::parse(output) else {
-            return;
-        };
-        let uconts = [u];
-        let body = Body::Request(Request {
-            continuation: bytes,
-            sack: proof,
-            user_conts: List::Items(&uconts),
-        });
-        let p = Packet {
-            flags: Flags(0),
-            body,
-            data: &[],
-            padding: 0,
-        };
-        if self.emit(&p, tcp_flags::ACK, tx) {
-            self.stats.requests += 1;
+        let uc = self.output.as_deref().or(self.input_cont.as_deref());
+        if let Some(Ok(u)) = uc.map(UserCont::parse) {
+            let uconts = [u];
+            let request = Request {
+                continuation: bytes,
+                sack: proof,
+                user_conts: List::Items(&uconts),
+            };
+            let p = self.with_input(Body::Request(request), Flags(0));
+            if self.emit(&p, tcp_flags::ACK, tx) {
+                self.stats.requests += 1;
+            }
         }
         self.blocks = (original, retransmitted);
     }
 
+    /// A packet with `body` carrying the next request bytes the server
+    /// asked for (none once the output has started), as many as fit in
+    /// the client's MSS.
+    fn with_input<'p>(&'p self, body: Body<'p>, flags: Flags) -> Packet<'p> {
+        let mut p = Packet {
+            flags,
+            body,
+            data: &[],
+            padding: 0,
+        };
+        if self.output.is_none() && self.input_cont.is_some() {
+            let from = (self.input_offset as usize).min(self.request.len());
+            let room = usize::from(self.cfg.mss).saturating_sub(p.header_len());
+            let to = from.saturating_add(room).min(self.request.len());
+            p.data = &self.request[from..to];
+        }
+        p
+    }
+
     fn send_timeout(&mut self, now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {
-        let Some(output) = self.output.clone() else {
+        let Some(uc) = self.output.clone().or_else(|| self.input_cont.clone()) else {
             return;
         };
-        let Ok(u) = UserCont::parse(&output) else {
+        let Ok(u) = UserCont::parse(&uc) else {
             return;
         };
         let uconts = [u];
@@ -428,9 +513,8 @@ impl Client {
             original: List::Items(&original),
             retransmitted: List::Items(&retransmitted),
         };
-        let p = Packet {
-            flags: Flags::with_attempt(self.attempt.saturating_sub(1)),
-            body: Body::TimeoutRequest(
+        let p = self.with_input(
+            Body::TimeoutRequest(
                 Request {
                     continuation: bytes,
                     sack: proof,
@@ -438,9 +522,8 @@ impl Client {
                 },
                 self.resume_point(),
             ),
-            data: &[],
-            padding: 0,
-        };
+            Flags::with_attempt(self.attempt.saturating_sub(1)),
+        );
         if self.emit(&p, tcp_flags::ACK, tx) {
             self.stats.timeouts += 1;
             self.timeout_pending = true;
@@ -480,8 +563,16 @@ impl Client {
             IpAddr::V4(_) => ipv4::HEADER_LEN,
             IpAddr::V6(_) => ipv6::HEADER_LEN,
         };
-        let fixed = ip_hdr + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + 16 + self.request.len();
-        let padding = self.cfg.syn_ip_len.saturating_sub(fixed);
+        // The SYN carries as much of the request as fits in its padded
+        // size (and the MSS); the server asks for the rest with input
+        // continuations.
+        let headers = ip_hdr + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + 16;
+        let room =
+            self.cfg.syn_ip_len.max(headers + 1).min(
+                ip_hdr + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + usize::from(self.cfg.mss),
+            ) - headers;
+        self.syn_len = self.request.len().min(room);
+        let padding = self.cfg.syn_ip_len.saturating_sub(headers + self.syn_len);
         let request = core::mem::take(&mut self.request);
         let p = Packet {
             flags: Flags(0),
@@ -489,7 +580,7 @@ impl Client {
                 versions: Versions::SUPPORTED,
                 mss: self.cfg.mss,
             }),
-            data: &request,
+            data: &request[..self.syn_len],
             padding,
         };
         if self.emit(&p, tcp_flags::SYN, tx) {
@@ -519,9 +610,7 @@ impl Client {
         let seq = if flags & tcp_flags::SYN != 0 {
             self.isn
         } else {
-            self.isn
-                .wrapping_add(1)
-                .wrapping_add(self.request.len() as u32)
+            self.isn.wrapping_add(1).wrapping_add(self.syn_len as u32)
         };
         let h = Headers {
             src_mac: self.ends.local_mac,

@@ -98,6 +98,24 @@ pub struct ServerStats {
     pub slots_retransmitted: u64,
     /// Stream bytes sent.
     pub bytes_sent: u64,
+    /// Minisocket events handed to the application.
+    pub events: u64,
+    /// CLOSE events.
+    pub closes: u64,
+    /// Events the application ignored (`drop_event`).
+    pub events_dropped: u64,
+    /// Answers that failed (wrong length, refused fill, frame too large).
+    pub send_errors: u64,
+    /// Answers that asked the client for more input.
+    pub input_requests: u64,
+    /// Events sealed for another replica.
+    pub events_extracted: u64,
+    /// Events installed from another replica.
+    pub events_installed: u64,
+    /// Continuations recognised by the soft-state cache (no MAC check).
+    pub cache_hits: u64,
+    /// Continuations the cache did not hold (cache on only).
+    pub cache_misses: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 

@@ -326,9 +326,20 @@ impl<'a> Packet<'a> {
 
     /// Write the TCP payload into `buf`; returns bytes written.
     pub fn emit(&self, buf: &mut [u8]) -> crate::Result<usize> {
+        let total = self.emit_header(self.data.len(), buf)?;
         let header_len = self.header_len();
-        let total = self.buffer_len();
-        if header_len > usize::from(u16::MAX) || self.data.len() > usize::from(u16::MAX) {
+        buf[header_len..header_len + self.data.len()].copy_from_slice(self.data);
+        Ok(total)
+    }
+
+    /// Write the TCP payload of this packet as if it carried `data_len`
+    /// bytes of data (`self.data` is ignored), leaving the data bytes for
+    /// the caller to write in place at `header_len()` (zero copy). Padding
+    /// is zeroed. Returns the payload length.
+    pub fn emit_header(&self, data_len: usize, buf: &mut [u8]) -> crate::Result<usize> {
+        let header_len = self.header_len();
+        let total = header_len + data_len + self.padding;
+        if header_len > usize::from(u16::MAX) || data_len > usize::from(u16::MAX) {
             return Err(crate::Error::BadLength);
         }
         if self.flags.0 & !self.body.allowed_flags().0 != 0 {
@@ -341,12 +352,11 @@ impl<'a> Packet<'a> {
         out[0] = VERSION;
         out[1] = self.body.packet_type() as u8;
         out[2..4].copy_from_slice(&(header_len as u16).to_be_bytes());
-        out[4..6].copy_from_slice(&(self.data.len() as u16).to_be_bytes());
+        out[4..6].copy_from_slice(&(data_len as u16).to_be_bytes());
         out[6..8].copy_from_slice(&self.flags.0.to_be_bytes());
         let written = emit_body(&self.body, &mut out[COMMON_LEN..header_len])?;
         debug_assert_eq!(COMMON_LEN + written, header_len);
-        out[header_len..header_len + self.data.len()].copy_from_slice(self.data);
-        out[header_len + self.data.len()..].fill(0);
+        out[header_len + data_len..].fill(0);
         Ok(total)
     }
 }
