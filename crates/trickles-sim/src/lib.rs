@@ -52,7 +52,8 @@ pub mod trickles_pair;
 pub use endpoint::{Endpoint, Tx};
 pub use link::{LinkConfig, LinkStats};
 pub use sim::{
-    HostId, LinkId, NodeId, RouterId, RunLimits, RunOutcome, Simulator, StopReason, StopWhen,
+    HostId, LinkId, NetChange, NodeId, RouterId, RunLimits, RunOutcome, Simulator, StopReason,
+    StopWhen,
 };
 pub use time::SimTime;
 pub use topology::{Dumbbell, DumbbellConfig, Flow, HostAddr, TwoHosts};
