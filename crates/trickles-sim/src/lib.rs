@@ -12,6 +12,8 @@
 //! * [`packet`]: IPv4/TCP frame helpers and the deterministic payload stream.
 //! * [`reno`]: the reference TCP Reno sender and receiver.
 //! * [`scenario`]: the transfer scenario run for any client/server pair.
+//! * [`fetcher`]: clients fetching one object after another over fresh
+//!   connections, and a many-connection Reno server.
 //!
 //! # Determinism
 //!
@@ -38,6 +40,7 @@
 
 pub mod attack;
 pub mod endpoint;
+pub mod fetcher;
 pub mod friendliness;
 pub mod link;
 pub mod packet;

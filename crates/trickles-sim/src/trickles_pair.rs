@@ -274,6 +274,28 @@ pub fn server(port: u16) -> Server<StreamApp> {
     )
 }
 
+/// A client endpoint for `flow` (from `flow.client_port`, with initial
+/// sequence number `isn`) that asks for `size` bytes of the stream of
+/// `seed`.
+pub fn client(flow: crate::topology::Flow, isn: u32, size: u64, seed: u64) -> TricklesClient {
+    let ends = Endpoints {
+        local_mac: flow.client.mac,
+        remote_mac: flow.server.mac,
+        local: IpAddr::V4(flow.client.ip),
+        local_port: flow.client_port,
+        remote: IpAddr::V4(flow.server.ip),
+        remote_port: flow.server_port,
+    };
+    TricklesClient {
+        client: Client::new(
+            ClientConfig::default(),
+            ends,
+            isn,
+            &stream_request(size, seed),
+        ),
+    }
+}
+
 /// Client and server for one transfer.
 #[derive(Debug)]
 pub struct TricklesPair {
@@ -293,24 +315,9 @@ impl TricklesPair {
 
     /// Endpoints for `flow`, fetching `size` bytes of the stream of `seed`.
     pub fn for_flow(flow: crate::topology::Flow, size: u64, seed: u64) -> TricklesPair {
-        let ends = Endpoints {
-            local_mac: flow.client.mac,
-            remote_mac: flow.server.mac,
-            local: IpAddr::V4(flow.client.ip),
-            local_port: flow.client_port,
-            remote: IpAddr::V4(flow.server.ip),
-            remote_port: flow.server_port,
-        };
         let isn = (seed as u32) ^ 0x7a11_0000;
         TricklesPair {
-            client: TricklesClient {
-                client: Client::new(
-                    ClientConfig::default(),
-                    ends,
-                    isn,
-                    &stream_request(size, seed),
-                ),
-            },
+            client: client(flow, isn, size, seed),
             server: TricklesServer::new(flow.server_port),
             seed,
             size,
