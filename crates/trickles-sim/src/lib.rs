@@ -14,6 +14,8 @@
 //! * [`scenario`]: the transfer scenario run for any client/server pair.
 //! * [`fetcher`]: clients fetching one object after another over fresh
 //!   connections, and a many-connection Reno server.
+//! * [`clients`], [`friendliness`], [`attack`]: the scenarios of the
+//!   paper's evaluation (Figs. 9, 13) and the attack scenario.
 //!
 //! # Determinism
 //!
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod clients;
 pub mod endpoint;
 pub mod fetcher;
 pub mod friendliness;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! trickles-sim transfer --size 10000000 --rate 100 --rtt 20 --loss 0.01 --seed 1 --json
+//! trickles-sim clients --clients 8 --seed 1 --json
 //! ```
 //! Exit status: 0 when every pair delivered every byte intact, 1 when not
 //! (including a stalled run), 2 on a usage or I/O error.
@@ -42,6 +43,75 @@ enum Command {
     /// One Trickles flow against N Reno flows through one bottleneck for a
     /// fixed time (paper Fig. 13): goodputs, fair share and Jain's index.
     Friendliness(FriendlinessArgs),
+    /// N clients repeatedly fetch an object from one server, a fresh
+    /// connection each (paper Fig. 9), with Trickles and then with Reno:
+    /// aggregate throughput and the state each server holds.
+    Clients(ClientsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClientsArgs {
+    /// Number of clients.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    clients: u16,
+    /// Bytes of each object.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    object_bytes: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// Simulated seconds of each run.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    seconds: f64,
+    /// Clients start at seeded random instants within this many ms.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    stagger_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+fn mbit(rate: f64) -> u64 {
+    (rate * 1e6).round() as u64
+}
+
+fn clients(a: &ClientsArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::clients::ClientsConfig {
+        clients: usize::from(a.clients),
+        object_bytes: a.object_bytes,
+        rate_bps: mbit(a.rate),
+        rtt: ms(a.rtt)?,
+        duration: ms(a.seconds * 1e3)?,
+        stagger: ms(a.stagger_ms)?,
+    };
+    let r = trickles_sim::clients::run(&cfg, a.seed);
+    let ok = r.bytes_ok && r.reno_bytes_ok;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+/// Print a scenario's JSON object; exit 0 if it passed, 1 if not, 2 on an
+/// error.
+fn report(result: io::Result<(serde_json::Value, bool)>) -> ExitCode {
+    match result {
+        Ok((out, ok)) => {
+            println!("{out}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("trickles-sim: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -337,6 +407,10 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Clients(a) => {
+            let _ = a.json;
+            report(clients(&a))
         }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {

@@ -1,0 +1,105 @@
+//! The `clients` scenario (Fig. 9) on small, fast settings, and its
+//! command-line form.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use trickles_sim::clients::{self, ClientsConfig};
+
+fn small_clients(n: usize) -> ClientsConfig {
+    ClientsConfig {
+        object_bytes: 200_000,
+        duration: Duration::from_millis(1500),
+        ..ClientsConfig::new(n)
+    }
+}
+
+#[test]
+fn clients_fetch_intact_objects_at_renos_pace() {
+    let mut state = Vec::new();
+    for n in 2..=4 {
+        let r = clients::run(&small_clients(n), 1);
+        assert!(r.bytes_ok && r.reno_bytes_ok, "{n} clients: {r:?}");
+        // Every client completed objects, each over a fresh connection.
+        assert!(r.objects_completed >= 2 * n as u64, "{n} clients: {r:?}");
+        assert!(r.connections > r.objects_completed, "{r:?}");
+        assert!(r.reno_objects_completed >= 2 * n as u64, "{r:?}");
+        let ratio = r.ratio.unwrap();
+        assert!((0.7..1.4).contains(&ratio), "{n} clients: ratio {ratio}");
+        assert!(r.aggregate_mbps < r.rate_mbit, "{r:?}");
+        assert!(r.jain_index > 0.9, "{r:?}");
+        // The Trickles server's memory does not move; a TCP server holds
+        // state for each open connection.
+        assert_eq!(r.server_state_bytes_start, r.server_state_bytes_end);
+        assert!((1..=n).contains(&r.reno_peak_connections), "{r:?}");
+        assert!(r.reno_server_state_bytes > 0);
+        state.push((r.server_state_bytes, r.reno_server_state_bytes));
+    }
+    assert!(state.iter().all(|s| s.0 == state[0].0), "{state:?}");
+    assert!(state[2].1 > state[0].1, "{state:?}");
+}
+
+#[test]
+fn clients_runs_depend_on_the_seed_only() {
+    let cfg = ClientsConfig {
+        duration: Duration::from_millis(800),
+        ..small_clients(2)
+    };
+    assert_eq!(clients::run(&cfg, 3), clients::run(&cfg, 3));
+    // The seed staggers the clients' starts.
+    assert_ne!(
+        clients::run(&cfg, 3).aggregate_mbps,
+        clients::run(&cfg, 4).aggregate_mbps
+    );
+}
+
+fn cli(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trickles-sim"))
+        .args(args)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v = if code == 0 {
+        serde_json::from_str(&stdout).unwrap()
+    } else {
+        serde_json::Value::Null
+    };
+    (code, v)
+}
+
+#[test]
+fn cli_prints_one_json_object_per_scenario() {
+    let (code, v) = cli(&[
+        "clients",
+        "--clients",
+        "2",
+        "--object-bytes",
+        "100000",
+        "--seconds",
+        "0.5",
+        "--seed",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    for key in [
+        "aggregate_mbps",
+        "reno_aggregate_mbps",
+        "ratio",
+        "objects_completed",
+        "bytes_ok",
+        "server_state_bytes",
+        "server_state_bytes_start",
+        "server_state_bytes_end",
+        "reno_server_state_bytes",
+    ] {
+        assert!(v.get(key).is_some(), "clients: no {key} in {v}");
+    }
+    assert_eq!(v["scenario"], "clients");
+    assert_eq!(v["bytes_ok"], true);
+
+    // Usage errors exit with 2.
+    assert_eq!(cli(&["clients", "--clients", "0"]).0, 2);
+}
