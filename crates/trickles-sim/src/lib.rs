@@ -14,8 +14,9 @@
 //! * [`scenario`]: the transfer scenario run for any client/server pair.
 //! * [`fetcher`]: clients fetching one object after another over fresh
 //!   connections, and a many-connection Reno server.
-//! * [`clients`], [`friendliness`], [`attack`]: the scenarios of the
-//!   paper's evaluation (Figs. 9, 13) and the attack scenario.
+//! * [`clients`], [`failover`], [`friendliness`], [`attack`]: the
+//!   scenarios of the paper's evaluation (Figs. 9, 16, 13) and the attack
+//!   scenario.
 //!
 //! # Determinism
 //!
@@ -43,6 +44,7 @@
 pub mod attack;
 pub mod clients;
 pub mod endpoint;
+pub mod failover;
 pub mod fetcher;
 pub mod friendliness;
 pub mod link;

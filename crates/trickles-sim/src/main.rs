@@ -3,6 +3,7 @@
 //! ```text
 //! trickles-sim transfer --size 10000000 --rate 100 --rtt 20 --loss 0.01 --seed 1 --json
 //! trickles-sim clients --clients 8 --seed 1 --json
+//! trickles-sim failover --at-ms 1000 --seed 1 --json
 //! ```
 //! Exit status: 0 when every pair delivered every byte intact, 1 when not
 //! (including a stalled run), 2 on a usage or I/O error.
@@ -47,6 +48,10 @@ enum Command {
     /// connection each (paper Fig. 9), with Trickles and then with Reno:
     /// aggregate throughput and the state each server holds.
     Clients(ClientsArgs),
+    /// A large fetch from replica A; A dies at --at-ms and replica B (same
+    /// keys and address) takes its traffic (paper Fig. 16): stall and
+    /// completion time, with and without the failover.
+    Failover(FailoverArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +82,31 @@ struct ClientsArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct FailoverArgs {
+    /// Bytes to fetch.
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    size: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// When replica A dies, ms after the start.
+    #[arg(long, default_value_t = 1000.0, value_parser = non_negative)]
+    at_ms: f64,
+    /// From A's death to the router sending its traffic to B, ms.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    outage_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
 fn mbit(rate: f64) -> u64 {
     (rate * 1e6).round() as u64
 }
@@ -92,6 +122,20 @@ fn clients(a: &ClientsArgs) -> io::Result<(serde_json::Value, bool)> {
     };
     let r = trickles_sim::clients::run(&cfg, a.seed);
     let ok = r.bytes_ok && r.reno_bytes_ok;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+fn failover(a: &FailoverArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::failover::FailoverConfig {
+        size: a.size,
+        rate_bps: mbit(a.rate),
+        rtt: ms(a.rtt)?,
+        at: ms(a.at_ms)?,
+        outage: ms(a.outage_ms)?,
+        ..Default::default()
+    };
+    let r = trickles_sim::failover::run(&cfg, a.seed);
+    let ok = r.bytes_ok && r.bytes_ok_no_failover;
     Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
 }
 
@@ -411,6 +455,10 @@ fn main() -> ExitCode {
         Command::Clients(a) => {
             let _ = a.json;
             report(clients(&a))
+        }
+        Command::Failover(a) => {
+            let _ = a.json;
+            report(failover(&a))
         }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {

@@ -1,11 +1,12 @@
-//! The `clients` scenario (Fig. 9) on small, fast settings, and its
-//! command-line form.
+//! The `clients` (Fig. 9) and `failover` (Fig. 16) scenarios on small,
+//! fast settings, and their command-line forms.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 use std::time::Duration;
 
 use trickles_sim::clients::{self, ClientsConfig};
+use trickles_sim::failover::{self, FailoverConfig};
 
 fn small_clients(n: usize) -> ClientsConfig {
     ClientsConfig {
@@ -54,6 +55,55 @@ fn clients_runs_depend_on_the_seed_only() {
     );
 }
 
+fn small_failover(outage_ms: u64) -> FailoverConfig {
+    FailoverConfig {
+        size: 2_000_000,
+        at: Duration::from_millis(200),
+        outage: Duration::from_millis(outage_ms),
+        ..FailoverConfig::new()
+    }
+}
+
+#[test]
+fn failover_to_a_replica_delivers_every_byte() {
+    for outage in [0, 100] {
+        let r = failover::run(&small_failover(outage), 1);
+        assert!(
+            r.bytes_ok && r.bytes_ok_no_failover,
+            "outage {outage}: {r:?}"
+        );
+        assert!(r.switched_mid_transfer, "{r:?}");
+        assert!(r.delivered_at_failover > 0 && r.delivered_at_failover < 2_000_000);
+        // Both replicas served the one connection.
+        assert!(
+            r.replica_a_requests > 0 && r.replica_b_requests > 0,
+            "{r:?}"
+        );
+        let (with, without) = (
+            r.completion_ms.unwrap(),
+            r.completion_ms_no_failover.unwrap(),
+        );
+        assert!(with >= without, "{r:?}");
+        // The stall is finite: at most the outage plus one timeout.
+        assert!(r.stall_ms < outage as f64 + 1000.0, "{r:?}");
+        assert!(r.stall_ms >= outage as f64, "{r:?}");
+        // A stateful server cannot do this: Reno stops at the failover.
+        assert!(
+            !r.reno_completed && r.reno_bytes_delivered < 2_000_000,
+            "{r:?}"
+        );
+        assert!(r.reno_completion_ms_no_failover.is_some());
+    }
+    // With an outage, requests were lost at the dead replica and the client
+    // resumed by timeout.
+    let r = failover::run(&small_failover(100), 1);
+    assert!(
+        r.dropped_at_dead_replica > 0 && r.client_timeouts > 0,
+        "{r:?}"
+    );
+    assert!(r.completion_ms.unwrap() > r.completion_ms_no_failover.unwrap() + 100.0);
+}
+
 fn cli(args: &[&str]) -> (i32, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_trickles-sim"))
         .args(args)
@@ -100,6 +150,21 @@ fn cli_prints_one_json_object_per_scenario() {
     assert_eq!(v["scenario"], "clients");
     assert_eq!(v["bytes_ok"], true);
 
+    let (code, v) = cli(&[
+        "failover", "--size", "500000", "--at-ms", "100", "--seed", "2", "--json",
+    ]);
+    assert_eq!(code, 0);
+    for key in [
+        "bytes_ok",
+        "stall_ms",
+        "completion_ms",
+        "completion_ms_no_failover",
+    ] {
+        assert!(v.get(key).is_some(), "failover: no {key} in {v}");
+    }
+    assert_eq!(v["bytes_ok"], true);
+
     // Usage errors exit with 2.
     assert_eq!(cli(&["clients", "--clients", "0"]).0, 2);
+    assert_eq!(cli(&["failover", "--at-ms", "-1"]).0, 2);
 }
