@@ -14,9 +14,9 @@
 //! * [`scenario`]: the transfer scenario run for any client/server pair.
 //! * [`fetcher`]: clients fetching one object after another over fresh
 //!   connections, and a many-connection Reno server.
-//! * [`clients`], [`failover`], [`friendliness`], [`attack`]: the
-//!   scenarios of the paper's evaluation (Figs. 9, 16, 13) and the attack
-//!   scenario.
+//! * [`clients`], [`failover`], [`balance`], [`friendliness`], [`attack`]:
+//!   the scenarios of the paper's evaluation (Figs. 9, 16, 17, 13) and the
+//!   attack scenario.
 //!
 //! # Determinism
 //!
@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod balance;
 pub mod clients;
 pub mod endpoint;
 pub mod failover;

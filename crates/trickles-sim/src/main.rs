@@ -4,6 +4,7 @@
 //! trickles-sim transfer --size 10000000 --rate 100 --rtt 20 --loss 0.01 --seed 1 --json
 //! trickles-sim clients --clients 8 --seed 1 --json
 //! trickles-sim failover --at-ms 1000 --seed 1 --json
+//! trickles-sim balance --seed 1 --json
 //! ```
 //! Exit status: 0 when every pair delivered every byte intact, 1 when not
 //! (including a stalled run), 2 on a usage or I/O error.
@@ -52,6 +53,10 @@ enum Command {
     /// keys and address) takes its traffic (paper Fig. 16): stall and
     /// completion time, with and without the failover.
     Failover(FailoverArgs),
+    /// Two clients, two replicas behind a per-packet round-robin sprayer
+    /// (paper Fig. 17): each client's throughput, Jain's index, and the
+    /// requests of each client each replica answered.
+    Balance(BalanceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +112,49 @@ struct FailoverArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct BalanceArgs {
+    /// Client hosts.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    clients: u16,
+    /// Replicas behind the sprayer.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    servers: u16,
+    /// Bytes of each object.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    object_bytes: u64,
+    /// Rate of each replica's link (or of the shared bottleneck) in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Where the bottleneck is: each replica's uplink (the paper's
+    /// testbed), or one link shared by all replicas towards the clients.
+    #[arg(long, value_enum, default_value_t = BottleneckArg::Replica)]
+    bottleneck: BottleneckArg,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    seconds: f64,
+    /// Clients start at seeded random instants within this many ms.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    stagger_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BottleneckArg {
+    /// Each replica's uplink runs at --rate.
+    Replica,
+    /// One link towards the clients runs at --rate.
+    Shared,
+}
+
 fn mbit(rate: f64) -> u64 {
     (rate * 1e6).round() as u64
 }
@@ -136,6 +184,25 @@ fn failover(a: &FailoverArgs) -> io::Result<(serde_json::Value, bool)> {
     };
     let r = trickles_sim::failover::run(&cfg, a.seed);
     let ok = r.bytes_ok && r.bytes_ok_no_failover;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+fn balance(a: &BalanceArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::balance::BalanceConfig {
+        clients: usize::from(a.clients),
+        servers: usize::from(a.servers),
+        object_bytes: a.object_bytes,
+        rate_bps: mbit(a.rate),
+        bottleneck: match a.bottleneck {
+            BottleneckArg::Replica => trickles_sim::balance::Bottleneck::Replica,
+            BottleneckArg::Shared => trickles_sim::balance::Bottleneck::Shared,
+        },
+        rtt: ms(a.rtt)?,
+        duration: ms(a.seconds * 1e3)?,
+        stagger: ms(a.stagger_ms)?,
+    };
+    let r = trickles_sim::balance::run(&cfg, a.seed);
+    let ok = r.bytes_ok;
     Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
 }
 
@@ -459,6 +526,10 @@ fn main() -> ExitCode {
         Command::Failover(a) => {
             let _ = a.json;
             report(failover(&a))
+        }
+        Command::Balance(a) => {
+            let _ = a.json;
+            report(balance(&a))
         }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {

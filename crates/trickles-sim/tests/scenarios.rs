@@ -1,10 +1,11 @@
-//! The `clients` (Fig. 9) and `failover` (Fig. 16) scenarios on small,
-//! fast settings, and their command-line forms.
+//! The `clients` (Fig. 9), `failover` (Fig. 16) and `balance` (Fig. 17)
+//! scenarios on small, fast settings, and their command-line forms.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 use std::time::Duration;
 
+use trickles_sim::balance::{self, BalanceConfig, Bottleneck};
 use trickles_sim::clients::{self, ClientsConfig};
 use trickles_sim::failover::{self, FailoverConfig};
 
@@ -104,6 +105,42 @@ fn failover_to_a_replica_delivers_every_byte() {
     assert!(r.completion_ms.unwrap() > r.completion_ms_no_failover.unwrap() + 100.0);
 }
 
+fn small_balance(bottleneck: Bottleneck) -> BalanceConfig {
+    BalanceConfig {
+        object_bytes: 200_000,
+        duration: Duration::from_millis(1500),
+        bottleneck,
+        ..BalanceConfig::new()
+    }
+}
+
+#[test]
+fn balance_sprays_both_connections_over_both_replicas() {
+    for b in [Bottleneck::Replica, Bottleneck::Shared] {
+        let r = balance::run(&small_balance(b), 1);
+        assert!(r.bytes_ok, "{b:?}: {r:?}");
+        assert!(r.objects_completed >= 2, "{b:?}: {r:?}");
+        // Each replica answered requests of each client.
+        for per_client in &r.server_requests_by_client {
+            assert!(per_client.iter().all(|&n| n > 0), "{b:?}: {r:?}");
+        }
+        let by_client: Vec<u64> = r
+            .server_requests_by_client
+            .iter()
+            .map(|v| v.iter().sum())
+            .collect();
+        assert_eq!(by_client, r.server_requests);
+        // Round robin: the replicas got the same number of frames, give or
+        // take one.
+        assert!(
+            r.frames_to_server[0].abs_diff(r.frames_to_server[1]) <= 1,
+            "{r:?}"
+        );
+        assert!(r.jain_index >= 0.9, "{b:?}: {r:?}");
+        assert!(r.client_mbps.iter().all(|&m| m > 0.0));
+    }
+}
+
 fn cli(args: &[&str]) -> (i32, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_trickles-sim"))
         .args(args)
@@ -164,7 +201,24 @@ fn cli_prints_one_json_object_per_scenario() {
     }
     assert_eq!(v["bytes_ok"], true);
 
+    let (code, v) = cli(&[
+        "balance",
+        "--object-bytes",
+        "100000",
+        "--seconds",
+        "0.5",
+        "--seed",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    for key in ["jain_index", "client_mbps", "server_requests", "bytes_ok"] {
+        assert!(v.get(key).is_some(), "balance: no {key} in {v}");
+    }
+    assert_eq!(v["client_mbps"].as_array().unwrap().len(), 2);
+
     // Usage errors exit with 2.
     assert_eq!(cli(&["clients", "--clients", "0"]).0, 2);
     assert_eq!(cli(&["failover", "--at-ms", "-1"]).0, 2);
+    assert_eq!(cli(&["balance", "--bottleneck", "nowhere"]).0, 2);
 }
