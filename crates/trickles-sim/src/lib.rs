@@ -12,6 +12,11 @@
 //! * [`packet`]: IPv4/TCP frame helpers and the deterministic payload stream.
 //! * [`reno`]: the reference TCP Reno sender and receiver.
 //! * [`scenario`]: the transfer scenario run for any client/server pair.
+//! * [`fetcher`]: clients fetching one object after another over fresh
+//!   connections, and a many-connection Reno server.
+//! * [`clients`], [`failover`], [`balance`], [`friendliness`], [`attack`]:
+//!   the scenarios of the paper's evaluation (Figs. 9, 16, 17, 13) and the
+//!   attack scenario.
 //!
 //! # Determinism
 //!
@@ -37,7 +42,11 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod balance;
+pub mod clients;
 pub mod endpoint;
+pub mod failover;
+pub mod fetcher;
 pub mod friendliness;
 pub mod link;
 pub mod packet;
@@ -52,7 +61,8 @@ pub mod trickles_pair;
 pub use endpoint::{Endpoint, Tx};
 pub use link::{LinkConfig, LinkStats};
 pub use sim::{
-    HostId, LinkId, NodeId, RouterId, RunLimits, RunOutcome, Simulator, StopReason, StopWhen,
+    HostId, LinkId, NetChange, NodeId, RouterId, RunLimits, RunOutcome, Simulator, StopReason,
+    StopWhen,
 };
 pub use time::SimTime;
 pub use topology::{Dumbbell, DumbbellConfig, Flow, HostAddr, TwoHosts};

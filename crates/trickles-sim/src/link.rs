@@ -4,8 +4,10 @@
 //!
 //! # Model
 //!
-//! A frame offered to the link at `now` first passes the drop hook (an
-//! injected fault, counted in [`LinkStats::dropped_hook`]). It then joins
+//! A frame offered to a link that is down (see
+//! `sim::NetChange::LinkDown`) is dropped ([`LinkStats::dropped_down`]).
+//! Otherwise it first passes the drop hook (an injected fault, counted in
+//! [`LinkStats::dropped_hook`]). It then joins
 //! the FIFO: if the transmitter is busy and the bytes already *waiting*
 //! (not counting the frame being serialized) plus this frame exceed the
 //! queue limit, the frame is dropped ([`LinkStats::dropped_queue`]). Otherwise
@@ -121,8 +123,8 @@ impl LinkConfig {
 }
 
 /// Counters of one link. Every frame offered is counted once in
-/// `frames_in` and ends in exactly one of `dropped_hook`, `dropped_queue`,
-/// `lost` or delivered (`frames_out` counts copies, so duplicates add one).
+/// `frames_in` and ends in exactly one of `dropped_down`, `dropped_hook`,
+/// `dropped_queue`, `lost` or delivered (`frames_out` counts copies, so duplicates add one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LinkStats {
     /// Frames offered to the link.
@@ -133,6 +135,8 @@ pub struct LinkStats {
     pub dropped_queue: u64,
     /// Frames dropped by the injected drop hook.
     pub dropped_hook: u64,
+    /// Frames offered while the link was down.
+    pub dropped_down: u64,
     /// Frames lost at random on the wire.
     pub lost: u64,
     /// Frames delivered twice (each counts one extra in `frames_out`).
@@ -162,6 +166,8 @@ pub(crate) struct LinkState<'a> {
     waiting_bytes: u64,
     pub(crate) stats: LinkStats,
     pub(crate) hook: Option<DropHook<'a>>,
+    /// False while the link is down: every frame offered is dropped.
+    pub(crate) up: bool,
 }
 
 impl<'a> LinkState<'a> {
@@ -175,6 +181,7 @@ impl<'a> LinkState<'a> {
             waiting_bytes: 0,
             stats: LinkStats::default(),
             hook: None,
+            up: true,
         }
     }
 
@@ -202,6 +209,10 @@ impl<'a> LinkState<'a> {
         let len = frame.len() as u64;
         self.stats.frames_in += 1;
         self.stats.bytes_in += len;
+        if !self.up {
+            self.stats.dropped_down += 1;
+            return;
+        }
         if let Some(hook) = self.hook.as_mut()
             && hook(frame)
         {

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! trickles-sim transfer --size 10000000 --rate 100 --rtt 20 --loss 0.01 --seed 1 --json
+//! trickles-sim clients --clients 8 --seed 1 --json
+//! trickles-sim failover --at-ms 1000 --seed 1 --json
+//! trickles-sim balance --seed 1 --json
 //! ```
 //! Exit status: 0 when every pair delivered every byte intact, 1 when not
 //! (including a stalled run), 2 on a usage or I/O error.
@@ -42,6 +45,184 @@ enum Command {
     /// One Trickles flow against N Reno flows through one bottleneck for a
     /// fixed time (paper Fig. 13): goodputs, fair share and Jain's index.
     Friendliness(FriendlinessArgs),
+    /// N clients repeatedly fetch an object from one server, a fresh
+    /// connection each (paper Fig. 9), with Trickles and then with Reno:
+    /// aggregate throughput and the state each server holds.
+    Clients(ClientsArgs),
+    /// A large fetch from replica A; A dies at --at-ms and replica B (same
+    /// keys and address) takes its traffic (paper Fig. 16): stall and
+    /// completion time, with and without the failover.
+    Failover(FailoverArgs),
+    /// Two clients, two replicas behind a per-packet round-robin sprayer
+    /// (paper Fig. 17): each client's throughput, Jain's index, and the
+    /// requests of each client each replica answered.
+    Balance(BalanceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClientsArgs {
+    /// Number of clients.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    clients: u16,
+    /// Bytes of each object.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    object_bytes: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// Simulated seconds of each run.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    seconds: f64,
+    /// Clients start at seeded random instants within this many ms.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    stagger_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct FailoverArgs {
+    /// Bytes to fetch.
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    size: u64,
+    /// Bottleneck rate in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// When replica A dies, ms after the start.
+    #[arg(long, default_value_t = 1000.0, value_parser = non_negative)]
+    at_ms: f64,
+    /// From A's death to the router sending its traffic to B, ms.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    outage_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BalanceArgs {
+    /// Client hosts.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    clients: u16,
+    /// Replicas behind the sprayer.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    servers: u16,
+    /// Bytes of each object.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    object_bytes: u64,
+    /// Rate of each replica's link (or of the shared bottleneck) in Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate: f64,
+    /// Where the bottleneck is: each replica's uplink (the paper's
+    /// testbed), or one link shared by all replicas towards the clients.
+    #[arg(long, value_enum, default_value_t = BottleneckArg::Replica)]
+    bottleneck: BottleneckArg,
+    /// Base round-trip time in ms.
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    rtt: f64,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    seconds: f64,
+    /// Clients start at seeded random instants within this many ms.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    stagger_ms: f64,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object (the default output is the same object).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BottleneckArg {
+    /// Each replica's uplink runs at --rate.
+    Replica,
+    /// One link towards the clients runs at --rate.
+    Shared,
+}
+
+fn mbit(rate: f64) -> u64 {
+    (rate * 1e6).round() as u64
+}
+
+fn clients(a: &ClientsArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::clients::ClientsConfig {
+        clients: usize::from(a.clients),
+        object_bytes: a.object_bytes,
+        rate_bps: mbit(a.rate),
+        rtt: ms(a.rtt)?,
+        duration: ms(a.seconds * 1e3)?,
+        stagger: ms(a.stagger_ms)?,
+    };
+    let r = trickles_sim::clients::run(&cfg, a.seed);
+    let ok = r.bytes_ok && r.reno_bytes_ok;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+fn failover(a: &FailoverArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::failover::FailoverConfig {
+        size: a.size,
+        rate_bps: mbit(a.rate),
+        rtt: ms(a.rtt)?,
+        at: ms(a.at_ms)?,
+        outage: ms(a.outage_ms)?,
+        ..Default::default()
+    };
+    let r = trickles_sim::failover::run(&cfg, a.seed);
+    let ok = r.bytes_ok && r.bytes_ok_no_failover;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+fn balance(a: &BalanceArgs) -> io::Result<(serde_json::Value, bool)> {
+    let cfg = trickles_sim::balance::BalanceConfig {
+        clients: usize::from(a.clients),
+        servers: usize::from(a.servers),
+        object_bytes: a.object_bytes,
+        rate_bps: mbit(a.rate),
+        bottleneck: match a.bottleneck {
+            BottleneckArg::Replica => trickles_sim::balance::Bottleneck::Replica,
+            BottleneckArg::Shared => trickles_sim::balance::Bottleneck::Shared,
+        },
+        rtt: ms(a.rtt)?,
+        duration: ms(a.seconds * 1e3)?,
+        stagger: ms(a.stagger_ms)?,
+    };
+    let r = trickles_sim::balance::run(&cfg, a.seed);
+    let ok = r.bytes_ok;
+    Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
+}
+
+/// Print a scenario's JSON object; exit 0 if it passed, 1 if not, 2 on an
+/// error.
+fn report(result: io::Result<(serde_json::Value, bool)>) -> ExitCode {
+    match result {
+        Ok((out, ok)) => {
+            println!("{out}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("trickles-sim: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -337,6 +518,18 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Clients(a) => {
+            let _ = a.json;
+            report(clients(&a))
+        }
+        Command::Failover(a) => {
+            let _ = a.json;
+            report(failover(&a))
+        }
+        Command::Balance(a) => {
+            let _ = a.json;
+            report(balance(&a))
         }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {

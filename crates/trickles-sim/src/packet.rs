@@ -139,8 +139,9 @@ pub fn parse_tcp_frame(frame: &[u8]) -> trickles_wire::Result<TcpFrame<'_>> {
     })
 }
 
-/// SplitMix64 finalizer.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64 finalizer (a bijective 64-bit mixer; also used to derive
+/// per-connection values from a run's seed).
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

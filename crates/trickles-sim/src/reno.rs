@@ -298,6 +298,14 @@ impl RenoSender {
         self.ssthresh
     }
 
+    /// Bytes sent and not yet cumulatively acknowledged: what a TCP sender
+    /// must keep in its send buffer for retransmission. (This simulated
+    /// sender regenerates them from the stream instead.)
+    pub fn unacked_bytes(&self) -> u64 {
+        let at = |seg: u64| seg.saturating_mul(self.mss as u64).min(self.size);
+        at(self.max_sent).saturating_sub(at(self.una))
+    }
+
     /// Counters and current congestion state.
     pub fn stats(&self) -> RenoSenderStats {
         RenoSenderStats {

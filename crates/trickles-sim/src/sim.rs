@@ -5,6 +5,12 @@
 //! the same instant run in the order they were created and a run is a pure
 //! function of the topology, the endpoints and the seed. The only source of
 //! randomness is one `Pcg64Mcg` seeded from the run's seed.
+//!
+//! Routers forward by destination address, through one link or, for a
+//! round-robin route ([`Simulator::add_round_robin_route`]), through each
+//! of several links in turn. The network can change during a run: a
+//! [`NetChange`] (a route replaced, a link down or up) is an event like any
+//! other, scheduled with [`Simulator::schedule_change`].
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -177,6 +183,7 @@ enum EventKind {
     Arrive { node: NodeId, frame: Vec<u8> },
     Timer { host: HostId, generation: u64 },
     Offer { link: LinkId, frame: Vec<u8> },
+    Change(NetChange),
 }
 
 struct Event {
@@ -218,9 +225,52 @@ struct Host<'a> {
 
 struct Router {
     name: String,
-    routes: BTreeMap<Ipv4Addr, LinkId>,
+    routes: BTreeMap<Ipv4Addr, Route>,
     default: Option<LinkId>,
     stats: RouterStats,
+}
+
+/// The next hops of one host route: one link, or several used in turn.
+struct Route {
+    links: Vec<LinkId>,
+    /// Index into `links` of the next frame's link.
+    next: usize,
+}
+
+impl Route {
+    fn new(links: Vec<LinkId>) -> Route {
+        Route { links, next: 0 }
+    }
+
+    /// The link for the next frame; advances the round-robin pointer.
+    fn pick(&mut self) -> Option<LinkId> {
+        let link = *self.links.get(self.next)?;
+        self.next = (self.next + 1) % self.links.len();
+        Some(link)
+    }
+}
+
+/// A change to the network applied at a given simulated time
+/// ([`Simulator::schedule_change`]) or at once ([`Simulator::apply_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetChange {
+    /// Route frames for `dst` at `router` out of `link` from now on,
+    /// replacing any route for `dst` (a router redirecting a service
+    /// address to another replica).
+    Route {
+        /// The router.
+        router: RouterId,
+        /// The destination address.
+        dst: Ipv4Addr,
+        /// The new next hop.
+        link: LinkId,
+    },
+    /// Take a link down: from now on every frame offered to it is dropped
+    /// ([`LinkStats::dropped_down`]). Frames it accepted earlier still
+    /// arrive (they are already on the wire).
+    LinkDown(LinkId),
+    /// Bring a link back up.
+    LinkUp(LinkId),
 }
 
 struct Link<'a> {
@@ -359,9 +409,55 @@ impl<'a> Simulator<'a> {
         id
     }
 
-    /// Route frames for `dst` out of `link` at `router`.
+    /// Route frames for `dst` out of `link` at `router` (replacing any
+    /// route for `dst`).
     pub fn add_route(&mut self, router: RouterId, dst: Ipv4Addr, link: LinkId) {
-        self.routers[router.0].routes.insert(dst, link);
+        self.routers[router.0]
+            .routes
+            .insert(dst, Route::new(vec![link]));
+    }
+
+    /// Route frames for `dst` at `router` out of each of `links` in turn,
+    /// one frame per link, round-robin (a per-packet sprayer in front of
+    /// replicas sharing one address). Replaces any route for `dst`; an
+    /// empty `links` removes it.
+    pub fn add_round_robin_route(&mut self, router: RouterId, dst: Ipv4Addr, links: &[LinkId]) {
+        let routes = &mut self.routers[router.0].routes;
+        if links.is_empty() {
+            routes.remove(&dst);
+        } else {
+            routes.insert(dst, Route::new(links.to_vec()));
+        }
+    }
+
+    /// The next hops of the route for `dst` at `router` (empty if none).
+    pub fn route(&self, router: RouterId, dst: Ipv4Addr) -> &[LinkId] {
+        self.routers[router.0]
+            .routes
+            .get(&dst)
+            .map_or(&[], |r| r.links.as_slice())
+    }
+
+    /// Apply `change` now.
+    pub fn apply_change(&mut self, change: NetChange) {
+        match change {
+            NetChange::Route { router, dst, link } => self.add_route(router, dst, link),
+            NetChange::LinkDown(link) => self.links[link.0].state.up = false,
+            NetChange::LinkUp(link) => self.links[link.0].state.up = true,
+        }
+    }
+
+    /// Apply `change` at simulated time `at` (clamped to now). Changes
+    /// scheduled for the same instant apply in the order they were
+    /// scheduled, before any event at that instant scheduled later.
+    pub fn schedule_change(&mut self, at: SimTime, change: NetChange) {
+        let at = at.max(self.now);
+        self.push(at, EventKind::Change(change));
+    }
+
+    /// True unless the link was taken down ([`NetChange::LinkDown`]).
+    pub fn link_is_up(&self, link: LinkId) -> bool {
+        self.links[link.0].state.up
     }
 
     /// Route frames that match no host route out of `link`.
@@ -540,6 +636,7 @@ impl<'a> Simulator<'a> {
             match ev.kind {
                 EventKind::Arrive { node, frame } => self.arrive(node, frame),
                 EventKind::Offer { link, frame } => self.offer(link, frame),
+                EventKind::Change(change) => self.apply_change(change),
                 EventKind::Timer { host, generation } => {
                     let h = &mut self.hosts[host.0];
                     if h.timer_generation == generation {
@@ -565,7 +662,11 @@ impl<'a> Simulator<'a> {
                     router.stats.not_ipv4 += 1;
                     return;
                 };
-                let Some(link) = router.routes.get(&dst).copied().or(router.default) else {
+                let link = match router.routes.get_mut(&dst) {
+                    Some(route) => route.pick(),
+                    None => router.default,
+                };
+                let Some(link) = link else {
                     router.stats.no_route += 1;
                     return;
                 };

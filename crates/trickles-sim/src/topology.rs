@@ -209,6 +209,32 @@ impl Dumbbell {
         }
         d
     }
+
+    /// Add one more server host at `addr` on the servers' side, with an
+    /// uplink `up` (host → right router) and a downlink `down` (right
+    /// router → host), and a route for `addr` at the left router into the
+    /// bottleneck. The right router gets **no** route to it: the caller
+    /// decides how the right router reaches `addr` (several hosts may share
+    /// one address, as replicas of one service do; see
+    /// [`Simulator::add_route`], [`Simulator::add_round_robin_route`]).
+    /// Returns its index in [`Dumbbell::servers`].
+    pub fn add_server_host(
+        &mut self,
+        sim: &mut Simulator<'_>,
+        name: &str,
+        addr: HostAddr,
+        up: LinkConfig,
+        down: LinkConfig,
+    ) -> usize {
+        let h = sim.add_host(name, addr);
+        self.server_up
+            .push(sim.add_link(&format!("{name} up"), h, self.right, up));
+        self.server_down
+            .push(sim.add_link(&format!("{name} down"), self.right, h, down));
+        sim.add_route(self.left, addr.ip, self.bottleneck_c2s);
+        self.servers.push(h);
+        self.servers.len() - 1
+    }
 }
 
 /// The addresses and ports of one client/server connection.

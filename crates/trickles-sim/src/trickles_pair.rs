@@ -388,6 +388,33 @@ pub fn server(port: u16) -> StreamServer<StreamApp> {
     )
 }
 
+/// A client endpoint for `flow` (from `flow.client_port`, with initial
+/// sequence number `isn`) that asks for `size` bytes of the stream of
+/// `seed`.
+pub fn client(flow: crate::topology::Flow, isn: u32, size: u64, seed: u64) -> TricklesClient {
+    client_with_request(flow, isn, &stream_request(size, seed))
+}
+
+/// A client endpoint on `flow` sending `request` in its SYN (and, if it is
+/// longer than one packet, in requests after it).
+pub fn client_with_request(
+    flow: crate::topology::Flow,
+    isn: u32,
+    request: &[u8],
+) -> TricklesClient {
+    let ends = Endpoints {
+        local_mac: flow.client.mac,
+        remote_mac: flow.server.mac,
+        local: IpAddr::V4(flow.client.ip),
+        local_port: flow.client_port,
+        remote: IpAddr::V4(flow.server.ip),
+        remote_port: flow.server_port,
+    };
+    TricklesClient {
+        client: Client::new(ClientConfig::default(), ends, isn, request),
+    }
+}
+
 /// Client and server for one transfer.
 #[derive(Debug)]
 pub struct TricklesPair {
@@ -420,19 +447,9 @@ impl TricklesPair {
         request: &[u8],
     ) -> TricklesPair {
         let seed = stream_seed;
-        let ends = Endpoints {
-            local_mac: flow.client.mac,
-            remote_mac: flow.server.mac,
-            local: IpAddr::V4(flow.client.ip),
-            local_port: flow.client_port,
-            remote: IpAddr::V4(flow.server.ip),
-            remote_port: flow.server_port,
-        };
         let isn = (seed as u32) ^ 0x7a11_0000;
         TricklesPair {
-            client: TricklesClient {
-                client: Client::new(ClientConfig::default(), ends, isn, request),
-            },
+            client: client_with_request(flow, isn, request),
             server: TricklesServer::new(flow.server_port),
             seed,
             size,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use trickles_sim::packet::{TCP_FRAME_OVERHEAD, build_tcp_frame, parse_tcp_frame};
 use trickles_sim::{
-    Dumbbell, DumbbellConfig, Endpoint, HostAddr, LinkConfig, RunLimits, SimTime, Simulator,
-    StopReason, StopWhen, TwoHosts, Tx,
+    Dumbbell, DumbbellConfig, Endpoint, HostAddr, LinkConfig, NetChange, RunLimits, SimTime,
+    Simulator, StopReason, StopWhen, TwoHosts, Tx,
 };
 use trickles_wire::tcp::{self, flags};
 
@@ -366,4 +366,103 @@ fn injected_frames_cross_the_link() {
     assert_eq!(sim.host_stats(t.b).rx_not_mine, 1);
     drop(sim);
     assert_eq!(sink.got, vec![(SimTime::from_millis(6), 7, 1000)]);
+}
+
+/// A dumbbell of one client and two replicas sharing server 0's address
+/// (the second added with `add_server_host`), the client sending `count`
+/// frames one per millisecond. Returns what each replica got.
+fn replicas(
+    count: u32,
+    configure: impl FnOnce(&mut Simulator<'_>, &Dumbbell),
+) -> (Vec<u32>, Vec<u32>, Vec<trickles_sim::LinkStats>) {
+    let cfg = DumbbellConfig::symmetric(1, 1, 100_000_000, Duration::from_millis(2));
+    let service = DumbbellConfig::server_addr(0);
+    let mut b = Blaster::burst(DumbbellConfig::client_addr(0), service, count, 200);
+    b.gap = Some(Duration::from_millis(1));
+    let (mut s0, mut s1) = (Sink::default(), Sink::default());
+    let stats = {
+        let mut sim = Simulator::new(1);
+        let mut d = Dumbbell::build(&mut sim, &cfg);
+        let i = d.add_server_host(
+            &mut sim,
+            "replica",
+            service,
+            cfg.access.clone(),
+            cfg.access.clone(),
+        );
+        assert_eq!(
+            (i, d.servers.len(), sim.host_addr(d.servers[1])),
+            (1, 2, service)
+        );
+        // Only the first replica is routed to until `configure` says otherwise.
+        assert_eq!(sim.route(d.right, service.ip), &[d.server_down[0]]);
+        sim.set_endpoint(d.clients[0], &mut b);
+        sim.set_endpoint(d.servers[0], &mut s0);
+        sim.set_endpoint(d.servers[1], &mut s1);
+        configure(&mut sim, &d);
+        sim.run(&RunLimits {
+            stop: StopWhen::Never,
+            ..RunLimits::default()
+        });
+        d.server_down
+            .iter()
+            .map(|&l| sim.link_stats(l).clone())
+            .collect()
+    };
+    let seqs = |s: &Sink| s.got.iter().map(|g| g.1).collect();
+    (seqs(&s0), seqs(&s1), stats)
+}
+
+#[test]
+fn round_robin_route_alternates_links_per_frame() {
+    let (a, b, stats) = replicas(9, |sim, d| {
+        let service = DumbbellConfig::server_addr(0).ip;
+        sim.add_round_robin_route(d.right, service, &d.server_down);
+        assert_eq!(sim.route(d.right, service), d.server_down.as_slice());
+    });
+    assert_eq!(a, vec![0, 2, 4, 6, 8]);
+    assert_eq!(b, vec![1, 3, 5, 7]);
+    assert_eq!((stats[0].frames_in, stats[1].frames_in), (5, 4));
+    // An empty list removes the route.
+    let (a, b, _) = replicas(3, |sim, d| {
+        let service = DumbbellConfig::server_addr(0).ip;
+        sim.add_round_robin_route(d.right, service, &[]);
+        assert!(sim.route(d.right, service).is_empty());
+    });
+    assert!(a.is_empty() && b.is_empty());
+}
+
+#[test]
+fn scheduled_route_change_redirects_at_its_time() {
+    // Frames leave the client at 0, 1, 2, ... ms and reach the right router
+    // about 1 ms later: the change at 4.5 ms moves frames 4 onwards.
+    let (a, b, _) = replicas(8, |sim, d| {
+        sim.schedule_change(
+            SimTime::from_micros(4_500),
+            NetChange::Route {
+                router: d.right,
+                dst: DumbbellConfig::server_addr(0).ip,
+                link: d.server_down[1],
+            },
+        );
+    });
+    assert_eq!(a, vec![0, 1, 2, 3]);
+    assert_eq!(b, vec![4, 5, 6, 7]);
+}
+
+#[test]
+fn a_link_down_drops_every_frame_until_it_is_up_again() {
+    let (a, b, stats) = replicas(10, |sim, d| {
+        let l = d.server_down[0];
+        sim.schedule_change(SimTime::from_micros(3_500), NetChange::LinkDown(l));
+        sim.schedule_change(SimTime::from_micros(7_500), NetChange::LinkUp(l));
+        assert!(sim.link_is_up(l));
+        sim.apply_change(NetChange::LinkDown(d.server_down[1]));
+        assert!(!sim.link_is_up(d.server_down[1]));
+    });
+    assert_eq!(a, vec![0, 1, 2, 7, 8, 9]);
+    assert!(b.is_empty());
+    let s = &stats[0];
+    assert_eq!((s.frames_in, s.dropped_down, s.frames_out), (10, 4, 6));
+    assert_eq!(stats[1].frames_in, 0);
 }
