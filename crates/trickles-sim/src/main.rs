@@ -57,6 +57,25 @@ enum Command {
     /// (paper Fig. 17): each client's throughput, Jain's index, and the
     /// requests of each client each replica answered.
     Balance(BalanceArgs),
+    /// Run the sweeps behind docs/evaluation.md and write their tables
+    /// (results.md) and plots (SVG) into a directory.
+    Figures(FiguresArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FiguresArgs {
+    /// Output directory.
+    #[arg(long, default_value = "docs/figures")]
+    out: PathBuf,
+    /// Seeds per point of the transfer sweep.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Bytes per transfer.
+    #[arg(long, default_value_t = 10_000_000)]
+    size: u64,
+    /// Simulated seconds per friendliness run.
+    #[arg(long, default_value_t = 30.0, value_parser = positive)]
+    friendliness_seconds: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -530,6 +549,24 @@ fn main() -> ExitCode {
         Command::Balance(a) => {
             let _ = a.json;
             report(balance(&a))
+        }
+        Command::Figures(a) => {
+            let cfg = trickles_sim::figures::FigureConfig {
+                seeds: a.seeds.max(1),
+                size: a.size,
+                friendliness_seconds: a.friendliness_seconds,
+                ..Default::default()
+            };
+            match trickles_sim::figures::run(&cfg, &a.out) {
+                Ok(md) => {
+                    print!("{md}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trickles-sim: {}: {e}", a.out.display());
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Attack(a) => match attack(&a) {
             Ok((out, ok)) => {

@@ -1,0 +1,196 @@
+//! `trickles-sim figures`: run the sweeps behind `docs/evaluation.md` and
+//! write their tables (Markdown) and plots (SVG) into one directory.
+//!
+//! Every number comes from the same scenario code the CLI subcommands run,
+//! so any row can be reproduced alone with the command printed beside it.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::plot::{Chart, Series};
+use crate::reno::RenoConfig;
+use crate::scenario::{TransferScenario, compare};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct FigureConfig {
+    /// Seeds per point (1..=seeds).
+    pub seeds: u64,
+    /// Transfer size in bytes.
+    pub size: u64,
+    /// Loss fractions of the transfer sweep.
+    pub losses: Vec<f64>,
+    /// Reno flow counts of the friendliness sweep.
+    pub reno_flows: Vec<usize>,
+    /// Simulated seconds of each friendliness run.
+    pub friendliness_seconds: f64,
+}
+
+impl Default for FigureConfig {
+    fn default() -> FigureConfig {
+        FigureConfig {
+            seeds: 5,
+            size: 10_000_000,
+            losses: vec![0.0, 0.005, 0.01, 0.02, 0.05],
+            reno_flows: vec![1, 2, 4, 8, 16],
+            friendliness_seconds: 30.0,
+        }
+    }
+}
+
+/// Median of `v` (mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Run every sweep and write `*.svg` and `results.md` into `out`.
+pub fn run(cfg: &FigureConfig, out: &Path) -> io::Result<String> {
+    std::fs::create_dir_all(out)?;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "<!-- Written by `trickles-sim figures --out {}`; do not edit. -->\n",
+        out.display()
+    );
+    transfer_sweep(cfg, out, &mut md)?;
+    friendliness_sweep(cfg, out, &mut md)?;
+    std::fs::write(out.join("results.md"), &md)?;
+    Ok(md)
+}
+
+fn transfer_sweep(cfg: &FigureConfig, out: &Path, md: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        md,
+        "## Transfer: Trickles / Reno goodput ratio\n\n{} MB, 100 Mb/s, 20 ms RTT, queue of one BDP, seeds 1–{}.\n\
+         One run: `trickles-sim transfer --size {} --rate 100 --rtt 20 --loss L --impair I --seed S --json`.\n",
+        cfg.size / 1_000_000,
+        cfg.seeds,
+        cfg.size
+    );
+    let _ = writeln!(
+        md,
+        "| loss on | loss | ratio per seed | median ratio | Trickles Mb/s (median) | Reno Mb/s (median) | all intact |\n|---|---|---|---|---|---|---|"
+    );
+    let mut series = Vec::new();
+    for (name, both) in [("data direction", false), ("both directions", true)] {
+        let mut points = Vec::new();
+        for &loss in &cfg.losses {
+            let (mut ratios, mut t, mut r, mut ok) = (Vec::new(), Vec::new(), Vec::new(), true);
+            for seed in 1..=cfg.seeds {
+                let mut sc =
+                    TransferScenario::new(cfg.size, 100_000_000, Duration::from_millis(20));
+                sc.loss = loss;
+                sc.impair_reverse = both;
+                let c = compare(&sc, seed, RenoConfig::default(), |_| Ok(None))?;
+                ok &= c.bytes_ok() && !c.stalled();
+                if let Some(x) = c.ratio() {
+                    ratios.push(x);
+                }
+                t.extend(c.trickles.as_ref().and_then(|x| x.goodput_mbps));
+                r.extend(c.reno.goodput_mbps);
+            }
+            let per_seed: Vec<String> = ratios.iter().map(|x| format!("{x:.3}")).collect();
+            let m = median(&ratios);
+            let _ = writeln!(
+                md,
+                "| {name} | {}% | {} | **{m:.3}** | {:.1} | {:.1} | {} |",
+                loss * 100.0,
+                per_seed.join(", "),
+                median(&t),
+                median(&r),
+                if ok { "yes" } else { "**no**" }
+            );
+            points.push((loss * 100.0, m));
+        }
+        series.push(Series {
+            name: name.into(),
+            points,
+        });
+    }
+    let chart = Chart {
+        title: "Trickles / Reno goodput (median of seeds)".into(),
+        x_label: "random loss (%)".into(),
+        y_label: "goodput ratio".into(),
+        series,
+        band: Some((0.9, 1.1)),
+        y_from_zero: true,
+    };
+    std::fs::write(out.join("transfer_ratio.svg"), chart.to_svg())?;
+    let _ = writeln!(
+        md,
+        "\n![ratio against loss](transfer_ratio.svg)\n\nShaded: the 0.9–1.1 target.\n"
+    );
+    Ok(())
+}
+
+fn friendliness_sweep(cfg: &FigureConfig, out: &Path, md: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        md,
+        "## Friendliness: one Trickles flow against N Reno flows (paper Fig. 13)\n\n100 Mb/s, 20 ms RTT, {} simulated seconds, seed 1.\n\
+         One run: `trickles-sim friendliness --reno-flows N --seconds {} --seed 1 --json`.\n",
+        cfg.friendliness_seconds, cfg.friendliness_seconds
+    );
+    let _ = writeln!(
+        md,
+        "| Reno flows | Trickles Mb/s | fair share Mb/s | Trickles / fair share | Reno Mb/s (min–max) | Jain index |\n|---|---|---|---|---|---|"
+    );
+    let (mut jain, mut share) = (Vec::new(), Vec::new());
+    for &n in &cfg.reno_flows {
+        let r = crate::friendliness::run(
+            n,
+            100_000_000,
+            Duration::from_millis(20),
+            Duration::from_secs_f64(cfg.friendliness_seconds),
+            1,
+        );
+        let lo = r.reno_mbps.iter().copied().fold(f64::MAX, f64::min);
+        let hi = r.reno_mbps.iter().copied().fold(f64::MIN, f64::max);
+        let _ = writeln!(
+            md,
+            "| {n} | {:.1} | {:.1} | {:.2} | {lo:.1}–{hi:.1} | **{:.3}** |",
+            r.trickles_mbps, r.fair_share_mbps, r.trickles_share, r.jain_index
+        );
+        jain.push((n as f64, r.jain_index));
+        share.push((n as f64, r.trickles_share));
+    }
+    let chart = Chart {
+        title: "One Trickles flow among N Reno flows".into(),
+        x_label: "Reno flows".into(),
+        y_label: "index / share".into(),
+        series: vec![
+            Series {
+                name: "Jain index".into(),
+                points: jain,
+            },
+            Series {
+                name: "Trickles/fair share".into(),
+                points: share,
+            },
+        ],
+        band: Some((0.9, 1.1)),
+        y_from_zero: true,
+    };
+    std::fs::write(out.join("friendliness.svg"), chart.to_svg())?;
+    let _ = writeln!(md, "\n![friendliness](friendliness.svg)\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+}
