@@ -18,6 +18,8 @@ use crate::trickles_pair::TricklesPair;
 pub struct FriendlinessResult {
     /// Number of Reno flows.
     pub reno_flows: usize,
+    /// The Reno flows used SACK ([`RenoConfig::sack`]).
+    pub reno_sack: bool,
     /// Seed.
     pub seed: u64,
     /// Seconds of simulated time.
@@ -44,13 +46,33 @@ pub fn jain(x: &[f64]) -> f64 {
     sum * sum / (x.len() as f64 * squares)
 }
 
-/// Run one Trickles flow against `reno_flows` Reno flows for `duration`.
+/// Run one Trickles flow against `reno_flows` Reno flows (default
+/// [`RenoConfig`]) for `duration`.
 pub fn run(
     reno_flows: usize,
     rate_bps: u64,
     rtt: Duration,
     duration: Duration,
     seed: u64,
+) -> FriendlinessResult {
+    run_with(
+        reno_flows,
+        rate_bps,
+        rtt,
+        duration,
+        seed,
+        &RenoConfig::default(),
+    )
+}
+
+/// [`run`] with the Reno flows configured by `reno_cfg`.
+pub fn run_with(
+    reno_flows: usize,
+    rate_bps: u64,
+    rtt: Duration,
+    duration: Duration,
+    seed: u64,
+    reno_cfg: &RenoConfig,
 ) -> FriendlinessResult {
     let flows = reno_flows + 1;
     let cfg = DumbbellConfig::symmetric(flows, flows, rate_bps, rtt);
@@ -62,14 +84,8 @@ pub fn run(
             let flow = Flow::dumbbell(i, i);
             let s = seed.wrapping_add(i as u64);
             (
-                RenoSender::new(
-                    flow.server,
-                    flow.server_port,
-                    size,
-                    s,
-                    RenoConfig::default(),
-                ),
-                RenoReceiver::new(flow, size, s, RenoConfig::default()),
+                RenoSender::new(flow.server, flow.server_port, size, s, reno_cfg.clone()),
+                RenoReceiver::new(flow, size, s, reno_cfg.clone()),
             )
         })
         .collect();
@@ -97,6 +113,7 @@ pub fn run(
     let fair_share_mbps = rate_bps as f64 / 1e6 / flows as f64;
     FriendlinessResult {
         reno_flows,
+        reno_sack: reno_cfg.sack,
         seed,
         duration_s: secs,
         trickles_mbps,

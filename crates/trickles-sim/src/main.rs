@@ -261,6 +261,10 @@ struct FriendlinessArgs {
     /// Seed of the run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Reno flows use SACK with RFC 6675 loss recovery (false: classic
+    /// RFC 5681 Reno).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    reno_sack: bool,
     /// Print one JSON object (the default output is the same object).
     #[arg(long)]
     json: bool,
@@ -358,6 +362,10 @@ struct TransferArgs {
     /// Reno minimum RTO in ms.
     #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
     min_rto: f64,
+    /// Reno uses SACK with RFC 6675 loss recovery (false: classic RFC 5681
+    /// Reno).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    reno_sack: bool,
     /// Simulated-time limit in seconds.
     #[arg(long, default_value_t = 600.0, value_parser = non_negative)]
     max_time: f64,
@@ -444,6 +452,7 @@ fn transfer(a: &TransferArgs) -> io::Result<(serde_json::Value, Comparison)> {
         mss: a.mss,
         initial_cwnd: a.iw,
         min_rto: ms(a.min_rto)?,
+        sack: a.reno_sack,
         ..RenoConfig::default()
     };
     let base = a.pcap.clone();
@@ -465,6 +474,7 @@ fn transfer(a: &TransferArgs) -> io::Result<(serde_json::Value, Comparison)> {
         "reorder_max_ms": sc.reorder_max.as_secs_f64() * 1e3,
         "dup": a.dup,
         "impair": match a.impair { Impair::Data => "data", Impair::Both => "both" },
+        "reno_sack": a.reno_sack,
         "queue_bytes": sc.dumbbell().bottleneck_s2c.queue_limit(),
         "bytes_ok": cmp.bytes_ok(),
         "stalled": cmp.stalled(),
@@ -520,12 +530,16 @@ fn main() -> ExitCode {
         },
         Command::Friendliness(a) => {
             let _ = a.json;
-            let r = trickles_sim::friendliness::run(
+            let r = trickles_sim::friendliness::run_with(
                 a.reno_flows,
                 (a.rate * 1e6) as u64,
                 std::time::Duration::from_secs_f64(a.rtt / 1000.0),
                 std::time::Duration::from_secs_f64(a.seconds),
                 a.seed,
+                &RenoConfig {
+                    sack: a.reno_sack,
+                    ..RenoConfig::default()
+                },
             );
             match serde_json::to_string(&r) {
                 Ok(s) => {

@@ -139,6 +139,101 @@ pub fn parse_tcp_frame(frame: &[u8]) -> trickles_wire::Result<TcpFrame<'_>> {
     })
 }
 
+/// TCP option kinds the Reno reference reads and writes.
+pub mod tcp_option {
+    /// End of option list (RFC 9293).
+    pub const END: u8 = 0;
+    /// No-operation, used as padding (RFC 9293).
+    pub const NOP: u8 = 1;
+    /// SACK-permitted, SYN segments only (RFC 2018 §2).
+    pub const SACK_PERMITTED: u8 = 4;
+    /// SACK blocks (RFC 2018 §3).
+    pub const SACK: u8 = 5;
+}
+
+/// SACK-permitted option padded to a 32-bit word (`NOP NOP 4 2`), as a
+/// SYN or SYN-ACK carries it.
+pub const SACK_PERMITTED_OPTION: [u8; 4] = [tcp_option::NOP, tcp_option::NOP, 4, 2];
+
+/// Most SACK blocks one option can carry (RFC 2018 §3: 40 option bytes).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+/// The options of a TCP header as `(kind, data)` pairs (`data` excludes the
+/// kind and length bytes; NOPs are skipped). Iteration stops at an
+/// end-of-list option or at the first malformed option.
+pub fn tcp_options(options: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = options;
+    core::iter::from_fn(move || {
+        loop {
+            let (&kind, tail) = rest.split_first()?;
+            match kind {
+                tcp_option::END => {
+                    rest = &[];
+                    return None;
+                }
+                tcp_option::NOP => rest = tail,
+                _ => {
+                    let len = usize::from(*tail.first()?);
+                    if len < 2 || len > rest.len() {
+                        rest = &[];
+                        return None;
+                    }
+                    let data = &rest[2..len];
+                    rest = &rest[len..];
+                    return Some((kind, data));
+                }
+            }
+        }
+    })
+}
+
+/// True if `options` hold a well-formed SACK-permitted option.
+pub fn has_sack_permitted(options: &[u8]) -> bool {
+    tcp_options(options).any(|(k, d)| k == tcp_option::SACK_PERMITTED && d.is_empty())
+}
+
+/// The `(left edge, right edge)` blocks of the first well-formed SACK
+/// option in `options` (RFC 2018 §3: the right edge is the sequence number
+/// just after the block). A SACK option whose length is not `2 + 8·n`
+/// with `1 ≤ n ≤ 4` is ignored.
+pub fn sack_blocks(options: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let data = tcp_options(options)
+        .find(|(k, d)| {
+            *k == tcp_option::SACK
+                && !d.is_empty()
+                && d.len().is_multiple_of(8)
+                && d.len() <= 8 * MAX_SACK_BLOCKS
+        })
+        .map_or(&[][..], |(_, d)| d);
+    data.chunks_exact(8).map(|b| {
+        (
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        )
+    })
+}
+
+/// Append a SACK option with `blocks` (at most [`MAX_SACK_BLOCKS`]; more
+/// are left out) to `out`, preceded by two NOPs so that it fills whole
+/// 32-bit words (`NOP NOP 5 len`, as RFC 2018 §3 shows). Nothing is
+/// appended for no blocks.
+pub fn push_sack_option(out: &mut Vec<u8>, blocks: &[(u32, u32)]) {
+    let blocks = &blocks[..blocks.len().min(MAX_SACK_BLOCKS)];
+    if blocks.is_empty() {
+        return;
+    }
+    out.extend_from_slice(&[
+        tcp_option::NOP,
+        tcp_option::NOP,
+        tcp_option::SACK,
+        (2 + 8 * blocks.len()) as u8,
+    ]);
+    for (l, r) in blocks {
+        out.extend_from_slice(&l.to_be_bytes());
+        out.extend_from_slice(&r.to_be_bytes());
+    }
+}
+
 /// SplitMix64 finalizer (a bijective 64-bit mixer; also used to derive
 /// per-connection values from a run's seed).
 pub fn mix(mut z: u64) -> u64 {
@@ -211,6 +306,51 @@ mod tests {
         let s1: Vec<u8> = (0..64).map(|o| stream_byte(1, o)).collect();
         let s2: Vec<u8> = (0..64).map(|o| stream_byte(2, o)).collect();
         assert_ne!(s1, s2);
+    }
+
+    #[test]
+    fn sack_options_round_trip() {
+        let a = HostAddr::new(Ipv4Addr::new(10, 0, 0, 1), [2, 0, 0, 0, 0, 1]);
+        let b = HostAddr::new(Ipv4Addr::new(10, 0, 0, 2), [2, 0, 0, 0, 0, 2]);
+        let blocks = [(0xffff_fff0, 0x10), (100, 200), (300, 400)];
+        let mut opts = Vec::new();
+        push_sack_option(&mut opts, &blocks);
+        assert_eq!(opts.len(), 4 + 24);
+        assert_eq!(&opts[..4], &[1, 1, 5, 26]);
+        let repr = tcp::Repr {
+            src_port: 1,
+            dst_port: 2,
+            seq: 3,
+            ack: 4,
+            flags: flags::ACK,
+            window: 5,
+            options: &opts,
+        };
+        let f = build_tcp_frame(a, b, &repr, &[]).unwrap();
+        assert_eq!(f.len(), TCP_FRAME_OVERHEAD + 28);
+        let p = parse_tcp_frame(&f).unwrap();
+        assert_eq!(p.options, &opts[..]);
+        assert!(p.payload.is_empty());
+        assert_eq!(sack_blocks(p.options).collect::<Vec<_>>(), blocks);
+        assert!(!has_sack_permitted(p.options));
+        // At most four blocks; none gives no option.
+        let mut five = Vec::new();
+        push_sack_option(&mut five, &[(1, 2); 5]);
+        assert_eq!(five.len(), 4 + 32);
+        let mut none = Vec::new();
+        push_sack_option(&mut none, &[]);
+        assert!(none.is_empty());
+        // SACK-permitted, and malformed options are ignored.
+        assert!(has_sack_permitted(&SACK_PERMITTED_OPTION));
+        assert!(has_sack_permitted(&[2, 4, 5, 180, 4, 2, 0, 0]));
+        assert!(!has_sack_permitted(&[0, 0, 4, 2]));
+        assert!(!has_sack_permitted(&[4, 3, 0, 0]));
+        assert_eq!(
+            sack_blocks(&[1, 1, 5, 9, 0, 0, 0, 0, 0, 0, 0, 0]).count(),
+            0
+        );
+        assert_eq!(sack_blocks(&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0]).count(), 0);
+        assert_eq!(sack_blocks(&[5]).count(), 0);
     }
 
     #[test]

@@ -1,35 +1,124 @@
 //! Reference TCP Reno over real Ethernet/IPv4/TCP frames (no Trickles
 //! marker): the yardstick the Trickles engines are compared against.
 //!
+//! Two variants, chosen by [`RenoConfig::sack`]:
+//!
+//! * **SACK Reno** (the default): RFC 5681 slow start and congestion
+//!   avoidance with SACK (RFC 2018), conservative SACK-based loss recovery
+//!   (RFC 6675) with NewReno's rule that one recovery repairs a whole
+//!   window, and detection of lost retransmissions (as Linux's
+//!   `tcp_mark_lost_retrans`): in essence what Linux does when it runs Reno
+//!   instead of CUBIC, the paper's baseline.
+//! * **Classic Reno** (`sack: false` on either side): RFC 5681 fast
+//!   retransmit and fast recovery with window inflation, no SACK. A window
+//!   that loses several segments usually ends in a timeout and go-back-N.
+//!
+//! The endpoints:
+//!
 //! * [`RenoReceiver`] is the client: it sends a SYN at start, completes the
 //!   handshake, acknowledges every data segment at once with a cumulative
-//!   ACK (no delayed ACKs, no SACK), buffers out-of-order data, and checks
-//!   every byte against [`stream_byte`](crate::packet::stream_byte).
+//!   ACK (no delayed ACKs), with SACK blocks when SACK is in use, buffers
+//!   out-of-order data, and checks every byte against
+//!   [`stream_byte`](crate::packet::stream_byte).
 //! * [`RenoSender`] is the server: it answers the SYN with a SYN-ACK, and
 //!   when the handshake ACK arrives sends `size` stream bytes in segments of
-//!   `mss` bytes with RFC 5681 Reno congestion control counted in packets.
+//!   `mss` bytes with Reno congestion control counted in packets.
 //!
-//! # Congestion control (RFC 5681, classic Reno, in packets)
+//! # Congestion control common to both (RFC 5681, RFC 6298, in packets)
 //!
 //! * `cwnd` starts at [`RenoConfig::initial_cwnd`] (default 2, as in the
 //!   paper), `ssthresh` at [`RenoConfig::initial_ssthresh`] (default
 //!   "infinite").
-//! * An ACK that advances `snd_una` ("new ACK"): in slow start
-//!   (`cwnd < ssthresh`) `cwnd += 1`; in congestion avoidance a counter of
-//!   new ACKs reaches `cwnd`, then `cwnd += 1` and the counter resets. ACKs
-//!   are counted, not acknowledged bytes (no ABC).
+//! * An ACK that advances `snd_una` ("new ACK") outside recovery: in slow
+//!   start (`cwnd < ssthresh`) `cwnd += 1`; in congestion avoidance a
+//!   counter of new ACKs reaches `cwnd`, then `cwnd += 1` and the counter
+//!   resets. ACKs are counted, not acknowledged bytes (no ABC, RFC 3465).
+//! * RTO per RFC 6298: SRTT/RTTVAR from one timed segment at a time, never
+//!   a retransmitted one (Karn), `RTO = max(min_rto, SRTT + max(G,
+//!   4·RTTVAR))`, doubled on each timeout up to `max_rto`. On timeout
+//!   `cwnd = 1` and slow start resumes. The SYN-ACK → ACK exchange gives
+//!   the first sample.
+//! * The sender ignores the receiver's window (the receiver buffers any
+//!   amount), so only congestion control limits it.
+//!
+//! Without losses the two variants send the same segments in the same
+//! rounds with the same `cwnd` (the SYN and SYN-ACK differ by the 4-byte
+//! SACK-permitted option, which shifts times by its serialization).
+//!
+//! # Classic Reno (`sack: false`)
+//!
+//! * The sender may send while `snd_nxt − snd_una < cwnd`.
 //! * The 3rd duplicate ACK: `ssthresh = max(flight / 2, 2)` with
 //!   `flight = snd_nxt − snd_una` in segments, retransmit `snd_una`,
 //!   `cwnd = ssthresh + 3`, enter fast recovery; each further duplicate ACK
 //!   inflates `cwnd` by one. The first new ACK (full or partial) deflates
 //!   `cwnd` to `ssthresh` and ends recovery (classic Reno, not NewReno).
-//! * RTO per RFC 6298: SRTT/RTTVAR from one timed segment at a time, never
-//!   a retransmitted one (Karn), `RTO = max(min_rto, SRTT + max(G,
-//!   4·RTTVAR))`, doubled on each timeout up to `max_rto`. On timeout:
-//!   `ssthresh = max(flight / 2, 2)`, `cwnd = 1`, go back N from
-//!   `snd_una`. The SYN-ACK → ACK exchange gives the first sample.
-//! * The sender ignores the receiver's window (the receiver buffers any
-//!   amount), so only congestion control limits it.
+//! * Timeout: `ssthresh = max(flight / 2, 2)`, go back N from `snd_una`.
+//!
+//! # SACK Reno (`sack: true`, the default)
+//!
+//! Negotiation (RFC 2018 §2): the receiver's SYN carries SACK-permitted
+//! (`NOP NOP 4 2`); the sender answers with it only if its own
+//! configuration has `sack`, and SACK is used when the SYN-ACK carries it.
+//! Otherwise both sides run classic Reno.
+//!
+//! Receiver (RFC 2018 §3–4): every ACK sent while out-of-order data is held
+//! carries a SACK option (`NOP NOP 5 len`, so the header stays a whole
+//! number of 32-bit words) with up to 3 blocks, each a maximal contiguous
+//! range of held data: first the range holding the segment that triggered
+//! the ACK, then the other ranges, most recently changed first. It never
+//! reneges on SACKed data. Not implemented: D-SACK (RFC 2883).
+//!
+//! Sender, a scoreboard of the outstanding segments (SACKed, lost,
+//! retransmitted), in segments:
+//!
+//! * `IsLost(s)` (RFC 6675 §4): at least DupThresh
+//!   ([`RenoConfig::dupack_threshold`], 3) SACKed segments above `s`. A
+//!   segment stays lost until it is SACKed or acknowledged.
+//! * `pipe` (RFC 6675 §4 `SetPipe`): over the unSACKed outstanding
+//!   segments, one if not lost plus one if a retransmission of it is in
+//!   flight (a per-segment retransmitted mark instead of `HighRxt`, as
+//!   Linux's packets-in-flight count does).
+//! * The sender transmits while `pipe < cwnd`, in and out of recovery (as
+//!   Linux does; with nothing SACKed or lost `pipe = snd_nxt − snd_una`),
+//!   choosing each segment by `NextSeg()` (RFC 6675 §4): (1) the lowest
+//!   lost, unSACKed segment not already retransmitted, else (2) new data,
+//!   else (3) in recovery, the lowest unSACKed, unretransmitted segment
+//!   below the highest SACKed one. Rule 4 (rescue retransmission) is not
+//!   implemented. Segments SACKed before recovery starts let new data out,
+//!   which is the effect of limited transmit (RFC 3042).
+//! * A duplicate ACK counts towards DupThresh only if it SACKs new data
+//!   (RFC 6675 §2). Recovery starts (RFC 6675 §5) on an ACK after which
+//!   `DupAcks ≥ DupThresh` or `IsLost(snd_una)`, unless in recovery already
+//!   or after a timeout with `snd_una < RecoveryPoint`: `RecoveryPoint =
+//!   HighData`, `ssthresh = cwnd = max(FlightSize / 2, 2)` with `FlightSize
+//!   = min(snd_nxt − snd_una, cwnd)`, i.e. without segments sent beyond
+//!   `cwnd` thanks to SACKed ones (RFC 5681 §3.2, RFC 6675 §5 step 4.2),
+//!   and `snd_una` is retransmitted at once whatever `pipe` says (step
+//!   4.3).
+//! * In recovery `cwnd` stays at `ssthresh` (no inflation, no growth, no
+//!   PRR, RFC 6937); a partial ACK keeps recovery going (NewReno
+//!   semantics); recovery ends when `snd_una ≥ RecoveryPoint`, after one
+//!   window reduction however many segments the window lost.
+//! * Lost retransmissions: a retransmitted segment that is not SACKed when
+//!   some segment at or above `HighData` at the time of the retransmission
+//!   (so first sent after it) is SACKed, is marked lost again and resent by
+//!   rule (1), in the same recovery and without another reduction (Linux's
+//!   `tcp_mark_lost_retrans`; RACK, RFC 8985, does this by time instead).
+//! * RTT samples also come from the SACK of the timed segment.
+//! * Timeout: `ssthresh = max((snd_nxt − snd_una) / 2, 2)`, `cwnd = 1`,
+//!   retransmitted marks cleared and every unSACKed outstanding segment
+//!   marked lost; slow start then resends them lowest first and never
+//!   resends a SACKed segment. The scoreboard is kept, as Linux does (RFC
+//!   2018 says to clear it in case the receiver reneged; RFC 6675 §5.1
+//!   notes that keeping it is accepted; this receiver never reneges).
+//!   `RecoveryPoint = HighData` and no fast recovery starts before
+//!   `snd_una ≥ RecoveryPoint` (RFC 6675 §5.1).
+//!
+//! Not implemented in either variant: timestamps, D-SACK-based undo of
+//! spurious recoveries (RFC 2883, RFC 3708, Eifel), RACK-TLP (RFC 8985),
+//! tail-loss probes, early retransmit (RFC 5827), PRR (RFC 6937), delayed
+//! ACKs, and flow control. A lost last segment is found by the timeout.
 //!
 //! # Rounds
 //!
@@ -42,13 +131,16 @@
 //! classic "packets per RTT" and doubles in slow start.
 
 use core::time::Duration;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 use trickles_wire::tcp::{self, flags};
 
 use crate::endpoint::{Endpoint, Tx};
-use crate::packet::{build_tcp_frame, fill_stream, parse_tcp_frame, stream_mismatches};
+use crate::packet::{
+    SACK_PERMITTED_OPTION, build_tcp_frame, fill_stream, has_sack_permitted, parse_tcp_frame,
+    push_sack_option, sack_blocks, stream_mismatches,
+};
 use crate::time::{SimTime, duration_nanos};
 use crate::topology::{Flow, HostAddr};
 
@@ -56,6 +148,9 @@ use crate::topology::{Flow, HostAddr};
 const WINDOW: u16 = 65_535;
 /// Largest MSS that fits an IPv4 packet.
 const MAX_MSS: usize = 65_535 - 40;
+/// SACK blocks the receiver puts on one ACK (RFC 2018 §3 allows 4 without
+/// the timestamp option; 3 is what a stack with timestamps sends).
+const SACK_BLOCKS_PER_ACK: usize = 3;
 
 /// Parameters of the Reno pair.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,6 +182,10 @@ pub struct RenoConfig {
     pub receiver_isn: u32,
     /// Record an [`AckSample`] for every ACK and timeout.
     pub trace: bool,
+    /// Offer (receiver) and accept (sender) SACK: RFC 2018 options and
+    /// RFC 6675 loss recovery with lost-retransmission detection. When
+    /// either side has it off, both run classic RFC 5681 Reno.
+    pub sack: bool,
 }
 
 fn ser_ns<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -107,6 +206,7 @@ impl Default for RenoConfig {
             sender_isn: 0xffff_0000,
             receiver_isn: 0x0000_1000,
             trace: false,
+            sack: true,
         }
     }
 }
@@ -148,6 +248,9 @@ pub struct AckSample {
     pub ssthresh: u32,
     /// Segments outstanding (`snd_nxt − snd_una`) after the event.
     pub in_flight: u64,
+    /// Segments the sender believes are in the network after the event:
+    /// RFC 6675 `pipe` with SACK, `in_flight` without.
+    pub pipe: u64,
     /// In fast recovery after the event.
     pub in_recovery: bool,
 }
@@ -157,10 +260,18 @@ pub struct AckSample {
 pub struct RenoSenderStats {
     /// Data segments transmitted (including retransmissions).
     pub data_segments_sent: u64,
-    /// Data segments retransmitted (fast retransmit and go-back-N).
+    /// Data segments retransmitted (fast retransmit, SACK recovery, and
+    /// go-back-N or retransmissions after a timeout).
     pub retransmitted_segments: u64,
-    /// Fast retransmits.
+    /// Fast retransmits (with SACK: entries into RFC 6675 loss recovery).
     pub fast_retransmits: u64,
+    /// SACK was negotiated on this connection.
+    pub sack: bool,
+    /// Segments newly covered by a SACK block.
+    pub sacked_segments: u64,
+    /// Retransmissions found lost (a segment sent after one was SACKed
+    /// while it was not) and sent again without a timeout.
+    pub lost_retransmissions: u64,
     /// Retransmission timeouts (data phase).
     pub timeouts: u64,
     /// SYN-ACKs sent (more than one: retransmitted).
@@ -192,6 +303,21 @@ enum SenderState {
     Established,
 }
 
+/// SACK scoreboard entry of one outstanding segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SegState {
+    /// Covered by a SACK block.
+    sacked: bool,
+    /// Deemed lost: `IsLost` of RFC 6675, everything not SACKed at a
+    /// timeout, or a lost retransmission.
+    lost: bool,
+    /// A retransmission of it is in the network.
+    rexmit: bool,
+    /// `max_sent` when it was last retransmitted: SACK of any segment at or
+    /// above this one means a later transmission got through.
+    rexmit_hi: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Peer {
     addr: HostAddr,
@@ -221,6 +347,19 @@ pub struct RenoSender {
     una: u64,
     nxt: u64,
     max_sent: u64,
+    // SACK (RFC 2018 / RFC 6675), when negotiated.
+    sack: bool,
+    /// Scoreboard of segments `una..max_sent`.
+    board: VecDeque<SegState>,
+    /// One past the highest SACKed segment (at most `una` when none).
+    high_sacked: u64,
+    /// RFC 6675 `pipe`, in segments.
+    pipe: u64,
+    /// RFC 6675 `RecoveryPoint` (`max_sent` at entry into recovery or at a
+    /// timeout).
+    recovery_point: u64,
+    /// After a timeout, until `una ≥ recovery_point` (no fast recovery).
+    in_loss: bool,
     // RTO (RFC 6298), ns.
     srtt: Option<u64>,
     rttvar: u64,
@@ -261,6 +400,12 @@ impl RenoSender {
             una: 0,
             nxt: 0,
             max_sent: 0,
+            sack: false,
+            board: VecDeque::new(),
+            high_sacked: 0,
+            pipe: 0,
+            recovery_point: 0,
+            in_loss: false,
             srtt: None,
             rttvar: 0,
             rto: duration_nanos(cfg.initial_rto),
@@ -309,6 +454,7 @@ impl RenoSender {
     /// Counters and current congestion state.
     pub fn stats(&self) -> RenoSenderStats {
         RenoSenderStats {
+            sack: self.sack,
             cwnd: self.cwnd,
             ssthresh: self.ssthresh,
             srtt_ns: self.srtt.unwrap_or(0),
@@ -336,6 +482,11 @@ impl RenoSender {
                 cwnd: self.cwnd,
                 ssthresh: self.ssthresh,
                 in_flight: self.nxt - self.una,
+                pipe: if self.sack {
+                    self.pipe
+                } else {
+                    self.nxt - self.una
+                },
                 in_recovery: self.in_recovery,
             });
         }
@@ -361,7 +512,11 @@ impl RenoSender {
             ack: peer.isn.wrapping_add(1),
             flags: flags::SYN | flags::ACK,
             window: WINDOW,
-            options: &[],
+            options: if self.sack {
+                &SACK_PERMITTED_OPTION
+            } else {
+                &[]
+            },
         };
         if let Ok(f) = build_tcp_frame(self.local, peer.addr, &repr, &[]) {
             tx.send_owned(f);
@@ -485,7 +640,273 @@ impl RenoSender {
             self.rtt_sample(now.0.saturating_sub(t.0));
         }
         self.record(now, AckKind::Handshake);
-        self.send_window(now, 0, tx);
+        if self.sack {
+            self.sack_send(now, 0, tx);
+        } else {
+            self.send_window(now, 0, tx);
+        }
+    }
+
+    /// Stream offset of sequence number `seq`, if it is not below `snd_una`
+    /// by more than 2^31.
+    fn offset(&self, seq: u32) -> Option<u64> {
+        let una_bytes = (self.una * self.mss as u64).min(self.size);
+        let rel = seq.wrapping_sub(self.cfg.sender_isn.wrapping_add(1));
+        let d = rel.wrapping_sub(una_bytes as u32) as i32;
+        u64::try_from(i128::from(una_bytes) + i128::from(d)).ok()
+    }
+
+    /// Mark the segments the SACK blocks of `options` cover; the number
+    /// newly SACKed. Blocks not above `snd_una` or beyond what was sent
+    /// (D-SACK, stale or bogus) are ignored.
+    fn apply_sack(&mut self, now: SimTime, options: &[u8]) -> u64 {
+        let mss = self.mss as u64;
+        let una_bytes = (self.una * mss).min(self.size);
+        let sent_bytes = (self.max_sent * mss).min(self.size);
+        let mut newly = 0;
+        for (left, right) in sack_blocks(options) {
+            let (Some(lo), Some(hi)) = (self.offset(left), self.offset(right)) else {
+                continue;
+            };
+            if lo >= hi || hi <= una_bytes || hi > sent_bytes {
+                continue;
+            }
+            let first = lo.max(una_bytes).div_ceil(mss).max(self.una);
+            let end = if hi >= self.size {
+                self.nsegs
+            } else {
+                hi / mss
+            };
+            for seg in first..end.min(self.max_sent) {
+                let Some(st) = self.board.get_mut((seg - self.una) as usize) else {
+                    break;
+                };
+                if st.sacked {
+                    continue;
+                }
+                st.sacked = true;
+                newly += 1;
+                self.high_sacked = self.high_sacked.max(seg + 1);
+                if let Some((timed, at)) = self.timing
+                    && timed == seg
+                {
+                    self.timing = None;
+                    self.rtt_sample(now.0.saturating_sub(at.0));
+                }
+            }
+        }
+        self.stats.sacked_segments += newly;
+        newly
+    }
+
+    /// One pass over the scoreboard from the top: mark `IsLost` segments
+    /// (RFC 6675 §4: at least DupThresh SACKed segments above), detect lost
+    /// retransmissions, and recompute `pipe` (RFC 6675 §4 `SetPipe`, with a
+    /// per-segment retransmitted mark in place of `HighRxt`, as Linux does).
+    fn update_scoreboard(&mut self) {
+        let thresh = u64::from(self.cfg.dupack_threshold.max(1));
+        let high = self.high_sacked;
+        let mut sacked_above = 0;
+        let mut pipe = 0;
+        let mut relost = 0;
+        for st in self.board.iter_mut().rev() {
+            if st.sacked {
+                sacked_above += 1;
+                continue;
+            }
+            if sacked_above >= thresh {
+                st.lost = true;
+            }
+            if st.rexmit && high > st.rexmit_hi {
+                st.rexmit = false;
+                st.lost = true;
+                relost += 1;
+            }
+            pipe += u64::from(!st.lost) + u64::from(st.rexmit);
+        }
+        self.stats.lost_retransmissions += relost;
+        self.pipe = pipe;
+    }
+
+    /// RFC 6675 `NextSeg()`: the first lost, unSACKed segment not already
+    /// retransmitted (rule 1), else new data (rule 2), else in recovery an
+    /// unSACKed, unretransmitted segment below the highest SACK (rule 3).
+    /// `lost_at` and `hole_at` are scan cursors kept across calls.
+    fn next_seg(&self, lost_at: &mut u64, hole_at: &mut u64) -> Option<u64> {
+        let state = |seg: u64| self.board[(seg - self.una) as usize];
+        while *lost_at < self.max_sent {
+            let st = state(*lost_at);
+            if !st.sacked && st.lost && !st.rexmit {
+                return Some(*lost_at);
+            }
+            *lost_at += 1;
+        }
+        if self.max_sent < self.nsegs {
+            return Some(self.max_sent);
+        }
+        if self.in_recovery {
+            while *hole_at < self.high_sacked.min(self.max_sent) {
+                let st = state(*hole_at);
+                if !st.sacked && !st.lost && !st.rexmit {
+                    return Some(*hole_at);
+                }
+                *hole_at += 1;
+            }
+        }
+        None
+    }
+
+    /// Send `seg` (new or a retransmission) and account for it in `pipe`.
+    fn transmit(&mut self, seg: u64, now: SimTime, round: u32, tx: &mut Tx) {
+        self.send_segment(seg, round, tx);
+        if seg < self.max_sent {
+            self.stats.retransmitted_segments += 1;
+            let high = self.max_sent;
+            if let Some(st) = self.board.get_mut((seg - self.una) as usize) {
+                st.rexmit = true;
+                st.rexmit_hi = high;
+            }
+            if self.timing.is_some_and(|(t, _)| t == seg) {
+                self.timing = None;
+            }
+        } else {
+            if self.timing.is_none() {
+                self.timing = Some((seg, now));
+            }
+            self.max_sent = seg + 1;
+            self.nxt = self.max_sent;
+            self.board.push_back(SegState::default());
+        }
+        self.pipe += 1;
+    }
+
+    /// Transmit while `pipe < cwnd` (RFC 6675 §5 step C).
+    fn sack_send(&mut self, now: SimTime, round: u32, tx: &mut Tx) {
+        let (mut lost_at, mut hole_at) = (self.una, self.una);
+        while self.pipe < u64::from(self.cwnd) {
+            let Some(seg) = self.next_seg(&mut lost_at, &mut hole_at) else {
+                break;
+            };
+            self.transmit(seg, now, round, tx);
+        }
+        if self.deadline.is_none() && self.una < self.max_sent {
+            self.deadline = Some(now + Duration::from_nanos(self.rto));
+        }
+    }
+
+    /// RFC 6675 §5 step 4: enter loss recovery.
+    fn enter_recovery(&mut self, now: SimTime, round: u32, tx: &mut Tx) {
+        self.stats.fast_retransmits += 1;
+        self.recovery_point = self.max_sent;
+        // FlightSize without the segments sent beyond cwnd because SACKed
+        // ones left the pipe (limited transmit, RFC 5681 §3.2 / RFC 6675 §5).
+        let flight = (self.max_sent - self.una).min(u64::from(self.cwnd));
+        self.ssthresh = u32::try_from(flight / 2).unwrap_or(u32::MAX).max(2);
+        self.cwnd = self.ssthresh;
+        self.ack_count = 0;
+        self.in_recovery = true;
+        let mut resend = false;
+        if let Some(st) = self.board.front_mut() {
+            st.lost = true;
+            resend = !st.sacked && !st.rexmit;
+        }
+        self.update_scoreboard();
+        // (4.3) The first segment goes out whatever `pipe` says.
+        if resend {
+            self.transmit(self.una, now, round, tx);
+        }
+    }
+
+    fn on_ack_sack(&mut self, now: SimTime, ack: u32, options: &[u8], tx: &mut Tx) {
+        self.stats.acks_received += 1;
+        let Some(seg) = self.acked(ack) else {
+            self.record(now, AckKind::Old);
+            return;
+        };
+        let kind = if seg > self.una {
+            if let Some((timed, at)) = self.timing
+                && seg > timed
+            {
+                self.timing = None;
+                self.rtt_sample(now.0.saturating_sub(at.0));
+            }
+            self.ack_round = self.seg_round.get(seg as usize - 1).copied().unwrap_or(0);
+            let n = usize::try_from(seg - self.una).unwrap_or(usize::MAX);
+            self.board.drain(..n.min(self.board.len()));
+            self.una = seg;
+            self.nxt = self.nxt.max(seg);
+            if self.in_recovery {
+                // NewReno: a partial ACK keeps recovery going; cwnd stays
+                // at ssthresh throughout (no inflation).
+                if self.una >= self.recovery_point {
+                    self.cwnd = self.ssthresh;
+                    self.in_recovery = false;
+                    self.ack_count = 0;
+                }
+            } else if self.cwnd < self.ssthresh {
+                self.cwnd = self.cwnd.saturating_add(1);
+            } else {
+                self.ack_count += 1;
+                if self.ack_count >= self.cwnd {
+                    self.cwnd = self.cwnd.saturating_add(1);
+                    self.ack_count = 0;
+                }
+            }
+            if self.in_loss && self.una >= self.recovery_point {
+                self.in_loss = false;
+            }
+            self.dupacks = 0;
+            self.deadline =
+                (self.una < self.max_sent).then(|| now + Duration::from_nanos(self.rto));
+            AckKind::New
+        } else if seg == self.una && self.una < self.max_sent {
+            self.stats.dupacks_received += 1;
+            AckKind::Duplicate
+        } else {
+            AckKind::Old
+        };
+        let newly = self.apply_sack(now, options);
+        if kind == AckKind::Duplicate && newly > 0 {
+            // RFC 6675: a duplicate ACK counts when it SACKs new data.
+            self.dupacks += 1;
+        }
+        self.update_scoreboard();
+        let round = self.ack_round + 1;
+        if !self.in_recovery
+            && !self.in_loss
+            && self.una < self.max_sent
+            && (self.dupacks >= self.cfg.dupack_threshold
+                || self.board.front().is_some_and(|st| st.lost))
+        {
+            self.enter_recovery(now, round, tx);
+        }
+        self.record(now, kind);
+        if kind != AckKind::Old || newly > 0 {
+            self.sack_send(now, round, tx);
+        }
+    }
+
+    /// RFC 6298 timeout with SACK: halve, slow start from one segment, and
+    /// resend everything not SACKed, lowest first.
+    fn on_timeout_sack(&mut self, now: SimTime, tx: &mut Tx) {
+        self.stats.timeouts += 1;
+        self.ssthresh = self.flight_half();
+        self.cwnd = 1;
+        self.ack_count = 0;
+        self.dupacks = 0;
+        self.in_recovery = false;
+        self.in_loss = true;
+        self.recovery_point = self.max_sent;
+        self.timing = None;
+        for st in &mut self.board {
+            st.rexmit = false;
+            st.lost |= !st.sacked;
+        }
+        self.update_scoreboard();
+        self.back_off();
+        self.record(now, AckKind::Timeout);
+        let round = u32::try_from(self.rounds.len()).unwrap_or(u32::MAX);
+        self.sack_send(now, round, tx);
     }
 
     fn on_ack(&mut self, now: SimTime, ack: u32, tx: &mut Tx) {
@@ -565,6 +986,7 @@ impl Endpoint for RenoSender {
                 _ if f.flags & flags::ACK != 0 => self.stats.ignored_frames += 1,
                 SenderState::Listen => {
                     self.peer = Some(from);
+                    self.sack = self.cfg.sack && has_sack_permitted(f.options);
                     self.state = SenderState::SynReceived;
                     self.send_synack(now, tx);
                     self.deadline = Some(now + Duration::from_nanos(self.rto));
@@ -590,6 +1012,7 @@ impl Endpoint for RenoSender {
                     self.stats.ignored_frames += 1;
                 }
             }
+            SenderState::Established if self.sack => self.on_ack_sack(now, f.ack, f.options, tx),
             SenderState::Established => self.on_ack(now, f.ack, tx),
             SenderState::Listen => self.stats.ignored_frames += 1,
         }
@@ -609,6 +1032,9 @@ impl Endpoint for RenoSender {
                 self.send_synack(now, tx);
                 self.back_off();
                 self.deadline = Some(now + Duration::from_nanos(self.rto));
+            }
+            SenderState::Established if self.sack && self.una < self.max_sent => {
+                self.on_timeout_sack(now, tx);
             }
             SenderState::Established if self.una < self.max_sent => {
                 self.stats.timeouts += 1;
@@ -650,6 +1076,10 @@ pub struct RenoReceiverStats {
     pub out_of_order_segments: u64,
     /// ACKs sent.
     pub acks_sent: u64,
+    /// SACK was negotiated on this connection.
+    pub sack: bool,
+    /// Of the ACKs, those that carried SACK blocks.
+    pub sack_acks_sent: u64,
     /// In-order bytes that differ from the stream.
     pub mismatched_bytes: u64,
     /// Bytes received beyond the transfer size.
@@ -682,6 +1112,10 @@ pub struct RenoReceiver {
     rcv_nxt: u64,
     ooo: BTreeMap<u64, Vec<u8>>,
     ooo_bytes: u64,
+    sack: bool,
+    /// Byte ranges held out of order (maximal, disjoint), most recently
+    /// changed first: the SACK blocks to report (RFC 2018 §4).
+    sack_ranges: Vec<(u64, u64)>,
     syn_rto: u64,
     deadline: Option<SimTime>,
     started_at: Option<SimTime>,
@@ -703,6 +1137,8 @@ impl RenoReceiver {
             rcv_nxt: 0,
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
+            sack: false,
+            sack_ranges: Vec::new(),
             deadline: None,
             started_at: None,
             done_at: None,
@@ -748,7 +1184,7 @@ impl RenoReceiver {
         &self.stats
     }
 
-    fn send(&mut self, flags: u8, seq: u32, ack: u32, tx: &mut Tx) {
+    fn send(&mut self, flags: u8, seq: u32, ack: u32, options: &[u8], tx: &mut Tx) {
         let repr = tcp::Repr {
             src_port: self.flow.client_port,
             dst_port: self.flow.server_port,
@@ -756,7 +1192,7 @@ impl RenoReceiver {
             ack,
             flags,
             window: WINDOW,
-            options: &[],
+            options,
         };
         if let Ok(f) = build_tcp_frame(self.flow.client, self.flow.server, &repr, &[]) {
             tx.send_owned(f);
@@ -765,7 +1201,12 @@ impl RenoReceiver {
 
     fn send_syn(&mut self, tx: &mut Tx) {
         self.stats.syns_sent += 1;
-        self.send(flags::SYN, self.cfg.receiver_isn, 0, tx);
+        let options: &[u8] = if self.cfg.sack {
+            &SACK_PERMITTED_OPTION
+        } else {
+            &[]
+        };
+        self.send(flags::SYN, self.cfg.receiver_isn, 0, options, tx);
     }
 
     fn send_ack(&mut self, tx: &mut Tx) {
@@ -774,7 +1215,39 @@ impl RenoReceiver {
             .server_isn
             .wrapping_add(1)
             .wrapping_add(self.rcv_nxt as u32);
-        self.send(flags::ACK, self.cfg.receiver_isn.wrapping_add(1), ack, tx);
+        let mut options = Vec::new();
+        if self.sack && !self.sack_ranges.is_empty() {
+            let base = self.server_isn.wrapping_add(1);
+            let mut blocks = [(0, 0); SACK_BLOCKS_PER_ACK];
+            let n = self.sack_ranges.len().min(SACK_BLOCKS_PER_ACK);
+            for (b, &(l, r)) in blocks.iter_mut().zip(&self.sack_ranges) {
+                *b = (base.wrapping_add(l as u32), base.wrapping_add(r as u32));
+            }
+            push_sack_option(&mut options, &blocks[..n]);
+            self.stats.sack_acks_sent += 1;
+        }
+        self.send(
+            flags::ACK,
+            self.cfg.receiver_isn.wrapping_add(1),
+            ack,
+            &options,
+            tx,
+        );
+    }
+
+    /// Out-of-order bytes `start..end` arrived: the range holding them
+    /// (merged with its neighbours) becomes the first SACK block.
+    fn note_sack_range(&mut self, start: u64, end: u64) {
+        let (mut lo, mut hi) = (start, end);
+        self.sack_ranges.retain(|&(l, r)| {
+            if r < lo || l > hi {
+                return true;
+            }
+            lo = lo.min(l);
+            hi = hi.max(r);
+            false
+        });
+        self.sack_ranges.insert(0, (lo, hi));
     }
 
     fn deliver(&mut self, bytes: &[u8]) {
@@ -818,8 +1291,13 @@ impl RenoReceiver {
                     self.deliver(&bytes[(self.rcv_nxt - at) as usize..]);
                 }
             }
+            let rcv_nxt = self.rcv_nxt;
+            self.sack_ranges.retain(|&(_, r)| r > rcv_nxt);
         } else {
             self.stats.out_of_order_segments += 1;
+            if self.sack {
+                self.note_sack_range(start, end);
+            }
             let keep = self.ooo.get(&start).is_none_or(|b| b.len() < payload.len());
             if keep {
                 let old = self.ooo.insert(start, payload.to_vec());
@@ -865,6 +1343,8 @@ impl Endpoint for RenoReceiver {
             match self.state {
                 ReceiverState::SynSent => {
                     self.server_isn = f.seq;
+                    self.sack = self.cfg.sack && has_sack_permitted(f.options);
+                    self.stats.sack = self.sack;
                     self.state = ReceiverState::Established;
                     self.deadline = None;
                     if self.size == 0 {

@@ -1,9 +1,14 @@
 //! The TCP Reno reference over the simulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Duration;
 
-use trickles_sim::packet::parse_tcp_frame;
+use trickles_sim::packet::{
+    TCP_FRAME_OVERHEAD, has_sack_permitted, parse_tcp_frame, sack_blocks, tcp_option,
+};
 use trickles_sim::reno::{AckKind, RenoConfig, RenoReceiver, RenoSender};
 use trickles_sim::scenario::{
     RenoPair, TransferResult, TransferScenario, run_transfer, run_transfer_with,
@@ -157,8 +162,17 @@ fn run_with_hook(
     sc: &TransferScenario,
     pred: impl FnMut(u64) -> bool + 'static,
 ) -> (TransferResult, RenoPair) {
+    run_with_hook_cfg(sc, true, pred)
+}
+
+fn run_with_hook_cfg(
+    sc: &TransferScenario,
+    sack: bool,
+    pred: impl FnMut(u64) -> bool + 'static,
+) -> (TransferResult, RenoPair) {
     let cfg = RenoConfig {
         trace: true,
+        sack,
         ..RenoConfig::default()
     };
     let mut pair = RenoPair::new(sc, 1, cfg);
@@ -184,8 +198,9 @@ fn run_with_hook(
 }
 
 #[test]
-fn one_lost_segment_is_fast_retransmitted() {
-    let (r, pair) = run_with_hook(&lossless(MB), |n| n == 5);
+fn classic_one_lost_segment_is_fast_retransmitted() {
+    // Classic RFC 5681 Reno (SACK off): fast retransmit, window inflation.
+    let (r, pair) = run_with_hook_cfg(&lossless(MB), false, |n| n == 5);
     assert!(r.bytes_ok);
     let s = pair.sender.stats();
     assert_eq!(
@@ -303,4 +318,362 @@ fn heavy_loss_is_bounded_not_hung() {
     assert!(r.stalled && !r.bytes_ok);
     assert_eq!(r.stop_reason, trickles_sim::StopReason::TimeLimit);
     assert!(r.sim_end_ns <= 5_000_000_000);
+}
+
+// ---------------------------------------------------------------------------
+// SACK (RFC 2018) and RFC 6675 loss recovery.
+
+/// Index of the data segment a frame from the sender carries, if any.
+fn data_segment(frame: &[u8]) -> Option<u64> {
+    let f = parse_tcp_frame(frame).unwrap();
+    if f.payload.is_empty() {
+        return None;
+    }
+    let isn = RenoConfig::default().sender_isn;
+    Some(u64::from(f.seq.wrapping_sub(isn.wrapping_add(1))) / 1448)
+}
+
+/// What a hooked run saw on the bottleneck.
+#[derive(Default)]
+struct Wire {
+    /// Frames towards the server (SYN, ACKs), in order.
+    to_server: Vec<Vec<u8>>,
+    /// Data frames that passed the hook towards the client, in order.
+    delivered: Vec<Vec<u8>>,
+}
+
+/// Run with `sack` on both sides; `drop(seg, k)` decides whether the k-th
+/// transmission (from 1) of data segment `seg` is dropped.
+fn run_dropping(
+    sc: &TransferScenario,
+    sack: bool,
+    drop: impl FnMut(u64, u32) -> bool + 'static,
+) -> (TransferResult, RenoPair, Wire) {
+    let cfg = RenoConfig {
+        trace: true,
+        sack,
+        ..RenoConfig::default()
+    };
+    let mut pair = RenoPair::new(sc, 1, cfg);
+    let wire = Rc::new(RefCell::new(Wire::default()));
+    let (w1, w2) = (wire.clone(), wire.clone());
+    let r = run_transfer_with(sc, 1, &mut pair, None, move |sim, d| {
+        let mut drop = drop;
+        let mut sent: BTreeMap<u64, u32> = BTreeMap::new();
+        sim.set_drop_hook(d.bottleneck_s2c, move |f| {
+            let Some(seg) = data_segment(f) else {
+                return false;
+            };
+            let k = sent.entry(seg).or_insert(0);
+            *k += 1;
+            let dropped = drop(seg, *k);
+            if !dropped {
+                w1.borrow_mut().delivered.push(f.to_vec());
+            }
+            dropped
+        });
+        sim.set_drop_hook(d.bottleneck_c2s, move |f| {
+            w2.borrow_mut().to_server.push(f.to_vec());
+            false
+        });
+    })
+    .unwrap();
+    let wire = Rc::try_unwrap(wire).ok().unwrap().into_inner();
+    (r, pair, wire)
+}
+
+/// Number of entries into recovery and the distinct ssthresh values set.
+fn recoveries(pair: &RenoPair) -> usize {
+    let t = pair.sender.trace();
+    t.windows(2)
+        .filter(|w| !w[0].in_recovery && w[1].in_recovery)
+        .count()
+}
+
+/// Drop the first transmission of every other segment of the slow-start
+/// round 126..254 (64 segments of one 128-segment window).
+fn every_other_of_round_6(seg: u64, k: u32) -> bool {
+    k == 1 && (126..254).contains(&seg) && seg.is_multiple_of(2)
+}
+
+#[test]
+fn loss_free_runs_are_the_same_with_and_without_sack() {
+    let sc = lossless(MB);
+    let (a, pa, _) = run_dropping(&sc, true, |_, _| false);
+    let (b, pb, _) = run_dropping(&sc, false, |_, _| false);
+    assert_intact(&a, "sack");
+    assert!(pa.sender.stats().sack && !pb.sender.stats().sack);
+    // The same packets; only the 4-byte SACK-permitted options of SYN and
+    // SYN-ACK add a few hundred ns of serialization.
+    assert!(a.completion_ns.unwrap().abs_diff(b.completion_ns.unwrap()) < 2_000);
+    assert_eq!(
+        (a.bottleneck_s2c.frames_in, a.bottleneck_s2c.bytes_in),
+        (b.bottleneck_s2c.frames_in, b.bottleneck_s2c.bytes_in + 4)
+    );
+    assert_eq!(a.bottleneck_c2s.frames_in, b.bottleneck_c2s.frames_in);
+    assert_eq!(a.bottleneck_s2c.dropped_queue, 0);
+    assert_eq!(
+        pa.sender.segments_per_round(),
+        pb.sender.segments_per_round()
+    );
+    let cw = |p: &RenoPair| p.sender.trace().iter().map(|t| t.cwnd).collect::<Vec<_>>();
+    assert_eq!(cw(&pa), cw(&pb));
+}
+
+#[test]
+fn sack_one_lost_segment_recovers_without_window_inflation() {
+    let (r, pair) = run_with_hook(&lossless(MB), |n| n == 5);
+    assert!(r.bytes_ok);
+    let s = pair.sender.stats();
+    assert_eq!(
+        (s.fast_retransmits, s.timeouts, s.retransmitted_segments),
+        (1, 0, 1)
+    );
+    let t = pair.sender.trace();
+    let fr = t.iter().position(|s| s.in_recovery).unwrap();
+    // Segments 4..9 were out (cwnd 6); the SACKs of 5 and 6 let 10 and 11
+    // out (pipe < cwnd); the SACK of 7 makes 4 lost (3 SACKed above):
+    // ssthresh = cwnd = 6 / 2, not counting the two extra segments.
+    assert_eq!(
+        (t[fr].kind, t[fr].ssthresh, t[fr].cwnd, t[fr].in_flight),
+        (AckKind::Duplicate, 3, 3, 8)
+    );
+    let exit = t[fr..].iter().position(|s| !s.in_recovery).unwrap() + fr;
+    assert!(
+        t[fr..exit].iter().all(|s| s.cwnd == 3),
+        "no inflation: {:?}",
+        &t[fr..exit]
+    );
+    assert_eq!((t[exit].kind, t[exit].cwnd), (AckKind::New, 3));
+}
+
+#[test]
+fn sack_recovers_many_losses_in_one_window_without_timeout() {
+    let sc = lossless(MB);
+    let (r, pair, _) = run_dropping(&sc, true, every_other_of_round_6);
+    assert_intact(&r, "sack");
+    let s = pair.sender.stats();
+    assert_eq!(r.bottleneck_s2c.dropped_hook, 64);
+    // Every hole retransmitted once, nothing else resent, no timeout, one
+    // window reduction.
+    assert_eq!(
+        (s.timeouts, s.retransmitted_segments, s.fast_retransmits),
+        (0, 64, 1)
+    );
+    assert_eq!(recoveries(&pair), 1);
+    assert_eq!(pair.receiver.stats().duplicate_segments, 0);
+    // The holes go out within about one round trip of the loss detection:
+    // recovery ends within 3 RTTs of its start.
+    let t = pair.sender.trace();
+    let start = t.iter().position(|s| s.in_recovery).unwrap();
+    let end = t[start..].iter().position(|s| !s.in_recovery).unwrap() + start;
+    assert!(t[end].at.0 - t[start].at.0 < 3 * 20_000_000, "{:?}", t[end]);
+
+    // Classic Reno needs a timeout and goes back N over the same losses.
+    let (rc, pc, _) = run_dropping(&sc, false, every_other_of_round_6);
+    assert_intact(&rc, "classic");
+    let c = pc.sender.stats();
+    assert!(c.timeouts >= 1, "{c:?}");
+    assert!(c.retransmitted_segments > 64, "{c:?}");
+    assert!(r.completion_ns.unwrap() < rc.completion_ns.unwrap());
+}
+
+#[test]
+fn sack_lost_retransmission_is_sent_again_without_timeout() {
+    // Segment 50 and its first retransmission are dropped.
+    let drop = |seg: u64, k: u32| seg == 50 && k <= 2;
+    let (r, pair, _) = run_dropping(&lossless(MB), true, drop);
+    assert_intact(&r, "sack");
+    let s = pair.sender.stats();
+    assert_eq!(
+        (
+            s.timeouts,
+            s.fast_retransmits,
+            s.lost_retransmissions,
+            s.retransmitted_segments
+        ),
+        (0, 1, 1, 2)
+    );
+    // One reduction only: ssthresh is set once and cwnd stays at it until
+    // recovery ends.
+    assert_eq!(recoveries(&pair), 1);
+    let t = pair.sender.trace();
+    let start = t.iter().position(|s| s.in_recovery).unwrap();
+    let end = t[start..].iter().position(|s| !s.in_recovery).unwrap() + start;
+    assert!(t[start..end].iter().all(|s| s.cwnd == t[start].ssthresh));
+    assert!(t.iter().all(|s| s.kind != AckKind::Timeout));
+    assert_eq!(pair.receiver.stats().duplicate_segments, 0);
+
+    // Classic Reno cannot tell and waits for the timeout.
+    let (rc, pc, _) = run_dropping(&lossless(MB), false, drop);
+    assert_intact(&rc, "classic");
+    assert!(pc.sender.stats().timeouts >= 1);
+}
+
+#[test]
+fn sack_timeout_resends_only_what_was_not_sacked() {
+    // 70 segments; segments 60 and 65 are lost, and so is the first
+    // retransmission of 60. No new data follows it, so only the timeout
+    // can find it; the SACKed 61..64 and 66..69 and the retransmitted 65
+    // must not be sent again.
+    let sc = lossless(100_000);
+    let drop = |seg: u64, k: u32| (seg == 60 && k <= 2) || (seg == 65 && k == 1);
+    let (r, pair, _) = run_dropping(&sc, true, drop);
+    assert_intact(&r, "sack");
+    let s = pair.sender.stats();
+    assert_eq!(
+        (s.fast_retransmits, s.timeouts, s.retransmitted_segments),
+        (1, 1, 3)
+    );
+    assert_eq!(pair.receiver.stats().duplicate_segments, 0);
+    let t = pair.sender.trace();
+    let to = t.iter().find(|s| s.kind == AckKind::Timeout).unwrap();
+    assert_eq!((to.cwnd, to.in_recovery), (1, false));
+    // Classic Reno goes back N after the timeout and resends data the
+    // receiver holds.
+    let (rc, pc, _) = run_dropping(&sc, false, drop);
+    assert_intact(&rc, "classic");
+    assert!(pc.receiver.stats().duplicate_segments > 0);
+}
+
+#[test]
+fn sack_slow_start_overshoot_recovers_without_timeout() {
+    // 10 MB over 100 Mb/s, 20 ms with a one-BDP queue: slow start
+    // overshoots and the queue drops hundreds of segments of one window.
+    let sc = scenario(10 * MB);
+    let (r, pair) = run(&sc, 1);
+    assert_intact(&r, "10 MB");
+    let s = pair.sender.stats();
+    assert!(
+        r.bottleneck_s2c.dropped_queue > 200,
+        "{:?}",
+        r.bottleneck_s2c
+    );
+    assert_eq!(s.timeouts, 0, "{s:?}");
+    // Only lost segments are retransmitted (no go-back-N duplicates).
+    assert_eq!(s.retransmitted_segments, r.bottleneck_s2c.dropped_queue);
+    assert_eq!(pair.receiver.stats().duplicate_segments, 0);
+    assert!(r.goodput_mbps.unwrap() > 75.0, "{r:?}");
+}
+
+#[test]
+fn sack_intact_under_random_loss_reordering_and_duplication() {
+    for loss in [0.0, 0.01, 0.03, 0.05] {
+        for seed in 1..=3 {
+            let mut sc = scenario(MB);
+            sc.loss = loss;
+            sc.reorder = 0.03;
+            sc.duplicate = 0.02;
+            let (r, pair) = run(&sc, seed);
+            let what = format!("loss {loss} seed {seed}");
+            assert_intact(&r, &what);
+            let (s, rs) = (pair.sender.stats(), pair.receiver.stats());
+            assert!(s.sack && rs.sack, "{what}");
+            assert_eq!(rs.mismatched_bytes, 0, "{what}");
+            assert!(rs.sack_acks_sent > 0, "{what}: reordering alone needs SACK");
+            if loss > 0.0 {
+                assert!(s.sacked_segments > 0 && s.retransmitted_segments > 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn sack_falls_back_to_classic_when_one_side_has_it_off() {
+    let sc = lossless(MB);
+    let flow = sc.flow();
+    let on = RenoConfig {
+        trace: true,
+        ..RenoConfig::default()
+    };
+    let off = RenoConfig {
+        sack: false,
+        ..on.clone()
+    };
+    for (s_cfg, r_cfg) in [(on.clone(), off.clone()), (off.clone(), on.clone())] {
+        let mut pair = RenoPair {
+            sender: RenoSender::new(flow.server, flow.server_port, sc.size, 1, s_cfg),
+            receiver: RenoReceiver::new(flow, sc.size, 1, r_cfg),
+        };
+        let r = run_transfer_with(&sc, 1, &mut pair, None, |sim, d| {
+            let mut n = 0;
+            sim.set_drop_hook(d.bottleneck_s2c, move |f| {
+                n += u64::from(data_segment(f).is_some());
+                n == 5
+            });
+        })
+        .unwrap();
+        assert!(r.bytes_ok);
+        assert!(!pair.sender.stats().sack && !pair.receiver.stats().sack);
+        assert_eq!(pair.receiver.stats().sack_acks_sent, 0);
+        // Classic window inflation (see the classic test above).
+        let t = pair.sender.trace();
+        let fr = t.iter().position(|s| s.in_recovery).unwrap();
+        assert_eq!((t[fr].ssthresh, t[fr].cwnd), (3, 6));
+    }
+}
+
+#[test]
+fn sack_blocks_on_the_wire_are_well_formed() {
+    let sc = lossless(MB);
+    let (r, pair, wire) = run_dropping(&sc, true, every_other_of_round_6);
+    assert!(r.bytes_ok);
+    let isn = RenoConfig::default().sender_isn.wrapping_add(1);
+    let rel = |seq: u32| u64::from(seq.wrapping_sub(isn));
+    // The SYN offers SACK.
+    let syn = parse_tcp_frame(&wire.to_server[0]).unwrap();
+    assert!(syn.flags & flags::SYN != 0 && has_sack_permitted(syn.options));
+    assert_eq!(wire.to_server[0].len(), TCP_FRAME_OVERHEAD + 4);
+    // After the handshake ACK, one ACK per delivered data segment, in order
+    // (FIFO links, nothing lost towards the server).
+    let acks = &wire.to_server[2..];
+    assert_eq!(acks.len(), wire.delivered.len());
+    let mut with_blocks = 0;
+    let mut most = 0;
+    for (a, d) in acks.iter().zip(&wire.delivered) {
+        let f = parse_tcp_frame(a).unwrap();
+        let data = parse_tcp_frame(d).unwrap();
+        assert_eq!(a.len(), TCP_FRAME_OVERHEAD + f.options.len());
+        assert!(f.options.len().is_multiple_of(4) && f.options.len() <= 40);
+        let ack = rel(f.ack);
+        let (seg_lo, seg_hi) = (rel(data.seq), rel(data.seq) + data.payload.len() as u64);
+        let blocks: Vec<(u64, u64)> = sack_blocks(f.options)
+            .map(|(l, r)| (rel(l), rel(r)))
+            .collect();
+        if seg_lo <= ack {
+            // In order: no SACK unless data is still held above.
+            continue;
+        }
+        // Out of order: SACK with the block holding this segment first.
+        assert_eq!(
+            &f.options[..4],
+            &[
+                tcp_option::NOP,
+                tcp_option::NOP,
+                tcp_option::SACK,
+                (2 + 8 * blocks.len()) as u8
+            ]
+        );
+        assert!((1..=3).contains(&blocks.len()), "{blocks:?}");
+        assert!(blocks[0].0 <= seg_lo && seg_hi <= blocks[0].1, "{blocks:?}");
+        for (i, &(l, r)) in blocks.iter().enumerate() {
+            assert!(ack < l && l < r && r <= MB, "{blocks:?} ack {ack}");
+            assert!(l.is_multiple_of(1448) && (r.is_multiple_of(1448) || r == MB));
+            for &(l2, r2) in &blocks[i + 1..] {
+                assert!(r < l2 || r2 < l, "disjoint, not adjacent: {blocks:?}");
+            }
+        }
+        with_blocks += 1;
+        most = most.max(blocks.len());
+    }
+    assert_eq!(with_blocks, pair.receiver.stats().out_of_order_segments);
+    assert_eq!(most, 3);
+
+    // Without SACK nothing carries options.
+    let (_, _, wire) = run_dropping(&sc, false, every_other_of_round_6);
+    assert!(
+        wire.to_server
+            .iter()
+            .all(|a| parse_tcp_frame(a).unwrap().options.is_empty())
+    );
 }
