@@ -103,6 +103,9 @@ pub struct ClientStats {
     pub duplicate_bytes: u64,
     /// Frames ignored (not for this connection, malformed).
     pub ignored: u64,
+    /// Lost retransmissions detected, each answered by an immediate
+    /// timeout request.
+    pub lost_retransmissions: u64,
 }
 
 /// The client engine for one connection fetching one output stream.
@@ -137,6 +140,10 @@ pub struct Client {
     rtt: RttEstimator,
     deadline: Option<Instant>,
     expected: BTreeMap<(u32, u32), Instant>,
+    /// Retransmissions the client's requests will bring (predicted like
+    /// `expected`), by slot, with the time of the request that asks for
+    /// each.
+    retx_expected: BTreeMap<u32, Instant>,
     closed: bool,
     stats: ClientStats,
 }
@@ -168,6 +175,7 @@ impl Client {
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             deadline: None,
             expected: BTreeMap::new(),
+            retx_expected: BTreeMap::new(),
             closed: false,
             stats: ClientStats::default(),
         }
@@ -342,6 +350,7 @@ impl Client {
             self.incarnation = cont.incarnation;
             self.sack.clear();
             self.expected.clear();
+            self.retx_expected.clear();
             self.timeout_pending = false;
             true
         } else {
@@ -360,15 +369,27 @@ impl Client {
         if !current {
             return;
         }
-        if let Some(sent) = self.expected.remove(&(self.incarnation, n))
+        let sent = self.expected.remove(&(self.incarnation, n));
+        if let Some(sent) = sent
             && !retx
         {
             self.rtt.sample(now.micros_since(sent));
         }
+        let retx_sent = self.retx_expected.remove(&n);
+        let requested_at = if retx { retx_sent } else { sent };
         self.record_nonce(n, r.nonce, retx);
         self.latest = Some(*r.continuation);
         if self.is_done() {
             self.finish(now, r.continuation, tx);
+            return;
+        }
+        if let Some(at) = requested_at
+            && self.retransmission_lost(at)
+        {
+            // Restart at once instead of idling until the RTO (docs/protocol.md
+            // §14.3): the hole would otherwise only be filled by the timer.
+            self.stats.lost_retransmissions += 1;
+            self.send_timeout(now, r.continuation, tx);
             return;
         }
         // After a timeout request the old incarnation's trickles end here,
@@ -384,6 +405,23 @@ impl Client {
         if self.deadline.is_none() {
             self.deadline = Some(now.plus_micros(self.rtt.rto()));
         }
+    }
+
+    /// Lost-retransmission detection (in the spirit of RFC 8985, RACK): a
+    /// packet asked for by a request sent at `at` has arrived, yet a
+    /// retransmission asked for by a request sent clearly earlier (more
+    /// than a quarter of the smoothed RTT, the reordering allowance) has
+    /// not. Packets leave the server in request order, so that
+    /// retransmission (or the request asking for it) is lost, and only a
+    /// timeout restart can fill its hole.
+    fn retransmission_lost(&self, at: Instant) -> bool {
+        if self.timeout_pending || self.output.is_none() {
+            return false;
+        }
+        let allowance = self.rtt.srtt().map_or(0, |s| s / 4).max(1_000);
+        self.retx_expected
+            .values()
+            .any(|&x| x.plus_micros(allowance) < at)
     }
 
     /// Store stream bytes at `offset`; true if any were new.
@@ -459,9 +497,15 @@ impl Client {
             for s in plan.send.iter().flat_map(|s| s.iter()) {
                 self.expected.insert((self.incarnation, s), now);
             }
+            for s in plan.retransmit.iter().flat_map(|s| s.iter()) {
+                self.retx_expected.entry(s).or_insert(now);
+            }
         }
         while self.expected.len() > 65_536 {
             self.expected.pop_first();
+        }
+        while self.retx_expected.len() > 65_536 {
+            self.retx_expected.pop_first();
         }
         let uc = self.output.as_deref().or(self.input_cont.as_deref());
         if let Some(Ok(u)) = uc.map(UserCont::parse) {
