@@ -91,6 +91,7 @@ fuzz_target!(|input: Input| {
         flags: Flags(0),
         body: Body::Request(Request {
             continuation: &cont,
+            previous: None,
             sack: acc.proof(),
             user_conts: List::empty(),
         }),

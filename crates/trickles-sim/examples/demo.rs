@@ -401,6 +401,7 @@ fn request_packet<'a>(cont: &'a ContinuationBytes, sack: SackProof<'a>) -> Packe
         flags: Flags(0),
         body: Body::Request(Request {
             continuation: cont,
+            previous: None,
             sack,
             user_conts: List::empty(),
         }),

@@ -498,6 +498,9 @@ impl TransferPair for TricklesPair {
                 "timeouts": s.timeouts,
                 "slots_sent": s.slots_sent,
                 "slots_retransmitted": s.slots_retransmitted,
+                "previous_answered": s.previous_answered,
+                "previous_duplicates": s.previous_duplicates,
+                "previous_refused": s.previous_refused,
                 "drops": drops,
                 "memory_bytes": self.server.server.memory_bytes(),
             },
@@ -505,6 +508,7 @@ impl TransferPair for TricklesPair {
                 "responses": c.responses,
                 "requests": c.requests,
                 "timeouts": c.timeouts,
+                "lost_retransmissions": c.lost_retransmissions,
                 "duplicate_bytes": c.duplicate_bytes,
                 "srtt_us": self.client.client.srtt(),
             }

@@ -62,6 +62,7 @@ fn benches(c: &mut Criterion) {
         flags: Flags(0),
         body: Body::Request(Request {
             continuation: &cont,
+            previous: None,
             sack: SackProof {
                 original: List::Items(&blocks),
                 retransmitted: List::empty(),

@@ -58,6 +58,7 @@ fn main() -> std::io::Result<()> {
     };
     let request = Request {
         continuation: &cont,
+        previous: None,
         sack: SackProof {
             original: List::Items(&blocks),
             retransmitted: List::Items(&blocks[..1]),
@@ -85,6 +86,10 @@ fn main() -> std::io::Result<()> {
         Body::Close(&cont),
         Body::CloseAck(ConnId(42)),
         Body::VersionReject(Versions::SUPPORTED),
+        Body::Request(Request {
+            previous: Some(&cont),
+            ..request
+        }),
     ];
     for dir in ["frame", "trickles_packet", "sections", "open_request"] {
         std::fs::create_dir_all(root.join(dir))?;
@@ -93,10 +98,10 @@ fn main() -> std::io::Result<()> {
     for (i, body) in bodies.iter().enumerate() {
         let ty = body.packet_type();
         let p = Packet {
-            flags: if ty == PacketType::Response {
-                Flags::RETX
-            } else {
-                Flags(0)
+            flags: match body {
+                Body::Response(_) => Flags::RETX,
+                Body::Request(r) if r.previous.is_some() => Flags::PREVIOUS,
+                _ => Flags(0),
             },
             body: *body,
             data,

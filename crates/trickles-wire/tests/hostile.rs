@@ -124,3 +124,49 @@ fn every_truncation_of_a_valid_packet_is_refused() {
         }
     }
 }
+
+#[test]
+fn previous_continuation_flag_and_bytes_must_agree() {
+    use trickles_wire::trickles::continuation::ContinuationBytes;
+    use trickles_wire::trickles::list::List;
+    use trickles_wire::trickles::sack::SackProof;
+    use trickles_wire::trickles::{Body, Flags, Packet, Request};
+    let a: ContinuationBytes = [1; 76];
+    let b: ContinuationBytes = [2; 76];
+    let req = |previous| Request {
+        continuation: &a,
+        previous,
+        sack: SackProof {
+            original: List::empty(),
+            retransmitted: List::empty(),
+        },
+        user_conts: List::empty(),
+    };
+    let mut buf = [0u8; 512];
+    let with = Packet {
+        flags: Flags::PREVIOUS,
+        body: Body::Request(req(Some(&b))),
+        data: &[],
+        padding: 0,
+    };
+    let n = with.emit(&mut buf).unwrap();
+    let parsed = Packet::parse(&buf[..n]).unwrap();
+    match parsed.body {
+        Body::Request(r) => assert_eq!(r.previous, Some(&b)),
+        _ => panic!("not a request"),
+    }
+    // Flag without the bytes, bytes without the flag: refused on emit.
+    for (flags, previous) in [(Flags::PREVIOUS, None), (Flags(0), Some(&b))] {
+        let p = Packet {
+            flags,
+            body: Body::Request(req(previous)),
+            data: &[],
+            padding: 0,
+        };
+        assert!(p.emit(&mut buf).is_err());
+    }
+    // Clearing the flag on the wire leaves 76 unexplained bytes.
+    let mut t = buf[..n].to_vec();
+    t[7] &= !0x02;
+    assert!(Packet::parse(&t).is_err());
+}

@@ -55,6 +55,10 @@ pub struct ClientConfig {
     /// Largest output stream the client accepts to hold in memory; a
     /// larger one announced by the server is refused.
     pub max_output_len: u64,
+    /// Each request also carries the continuation of the request before
+    /// it (docs/protocol.md §4.4), so one lost request does not lose a
+    /// trickle (76 bytes more per request).
+    pub carry_previous: bool,
 }
 
 impl Default for ClientConfig {
@@ -67,6 +71,7 @@ impl Default for ClientConfig {
             min_rto: 200_000,
             max_rto: 60_000_000,
             max_output_len: 1 << 32,
+            carry_previous: true,
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct Client {
     /// `expected`), by slot, with the time of the request that asks for
     /// each.
     retx_expected: BTreeMap<u32, Instant>,
+    /// The continuation the last request returned, and its incarnation.
+    previous_request: Option<(u32, ContinuationBytes)>,
     closed: bool,
     stats: ClientStats,
 }
@@ -176,6 +183,7 @@ impl Client {
             deadline: None,
             expected: BTreeMap::new(),
             retx_expected: BTreeMap::new(),
+            previous_request: None,
             closed: false,
             stats: ClientStats::default(),
         }
@@ -510,16 +518,31 @@ impl Client {
         let uc = self.output.as_deref().or(self.input_cont.as_deref());
         if let Some(Ok(u)) = uc.map(UserCont::parse) {
             let uconts = [u];
+            // Once the output flows, carry the previous request's
+            // continuation too (same incarnation only: the proof's nonces
+            // are of this incarnation).
+            let previous = self
+                .previous_request
+                .filter(|(inc, _)| self.cfg.carry_previous && *inc == self.incarnation)
+                .filter(|_| self.output.is_some())
+                .map(|(_, b)| b);
             let request = Request {
                 continuation: bytes,
+                previous: previous.as_ref(),
                 sack: proof,
                 user_conts: List::Items(&uconts),
             };
-            let p = self.with_input(Body::Request(request), Flags(0));
+            let flags = if previous.is_some() {
+                Flags::PREVIOUS
+            } else {
+                Flags(0)
+            };
+            let p = self.with_input(Body::Request(request), flags);
             if self.emit(&p, tcp_flags::ACK, tx) {
                 self.stats.requests += 1;
             }
         }
+        self.previous_request = Some((self.incarnation, *bytes));
         self.blocks = (original, retransmitted);
     }
 
@@ -561,6 +584,7 @@ impl Client {
             Body::TimeoutRequest(
                 Request {
                     continuation: bytes,
+                    previous: None,
                     sack: proof,
                     user_conts: List::Items(&uconts),
                 },

@@ -151,6 +151,9 @@ pub(crate) struct Core {
     pub new_output: Option<UcontSpec>,
     /// Per-packet user continuations: (segment index, continuation).
     pub extra: [Option<(u8, UcontSpec)>; MAX_EXTRA_UCONTS],
+    /// 0: the event of the request's own continuation; 1: of the previous
+    /// continuation it carried.
+    pub which: u8,
 }
 
 /// A transient event descriptor (paper §3.2). Consumed by one operation on
@@ -407,11 +410,10 @@ pub struct Extracted {
     pub(crate) len: u16,
 }
 
-/// Largest extracted event: header (version, received time), frame, MAC.
+/// Largest extracted event: header, frame, MAC.
 pub const EXTRACTED_MAX: usize = EXTRACTED_HEADER + MAX_FRAME + 16;
-/// Bytes before the frame in an extracted event: version (1), reserved
-/// (1), frame length (2), received time in µs (8).
-pub const EXTRACTED_HEADER: usize = 12;
+/// Bytes before the frame in an extracted event (docs/protocol.md §16).
+pub const EXTRACTED_HEADER: usize = 16;
 
 impl Extracted {
     /// The serialised event (send it anywhere).
@@ -423,5 +425,33 @@ impl Extracted {
 impl core::fmt::Debug for Extracted {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Extracted").field("len", &self.len).finish()
+    }
+}
+
+/// The events one frame yields: none, one, or two (a request that also
+/// carries its predecessor's continuation, docs/protocol.md §4.4).
+#[derive(Debug, Default)]
+pub struct Events<'a> {
+    pub(crate) first: Option<Minisocket<'a>>,
+    pub(crate) second: Option<Minisocket<'a>>,
+}
+
+impl<'a> Events<'a> {
+    /// Number of events left.
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + usize::from(self.second.is_some())
+    }
+
+    /// True if no event is left.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Minisocket<'a>;
+
+    fn next(&mut self) -> Option<Minisocket<'a>> {
+        self.first.take().or_else(|| self.second.take())
     }
 }

@@ -53,8 +53,8 @@ use crate::time::Instant;
 use cache::ContinuationCache;
 use minisocket::{Core, EXTRACTED_HEADER};
 pub use minisocket::{
-    Detached, EXTRACTED_MAX, EventKind, Extracted, MAX_APP_DATA, MAX_EXTRA_UCONTS, MAX_FRAME,
-    Minisocket, Segment, TooManyUconts, UcontSpec,
+    Detached, EXTRACTED_MAX, EventKind, Events, Extracted, MAX_APP_DATA, MAX_EXTRA_UCONTS,
+    MAX_FRAME, Minisocket, Segment, TooManyUconts, UcontSpec,
 };
 pub use stats::{DropReason, ServerStats};
 pub use stream::{AppRefusal, Application, Opened, Output, StreamServer};
@@ -218,27 +218,27 @@ impl Server {
 
     /// Handle one received frame at `now`. Frames the engine answers by
     /// itself (CLOSE_ACK, VERSION_REJECT) go to `tx`; a packet that passes
-    /// every check becomes a [`Minisocket`] for the application, which
-    /// must consume it with one of `send`, `sendv`, `send_with`,
-    /// `send_bulk`, `ask_input`, `drop_event` or `refuse`. Dropped packets
-    /// are counted by reason and yield `None`.
+    /// every check yields [`Minisocket`] events for the application (one,
+    /// or two when a request also carries the continuation of a previous
+    /// request that never arrived), each of which it must consume with one
+    /// of `send`, `sendv`, `send_with`, `send_bulk`, `ask_input`,
+    /// `drop_event` or `refuse`. Dropped packets are counted by reason and
+    /// yield no event.
     pub fn handle<'f>(
         &mut self,
         now: Instant,
         frame: &'f [u8],
         tx: &mut dyn FnMut(&[u8]),
-    ) -> Option<Minisocket<'f>> {
+    ) -> Events<'f> {
         self.stats.frames_in += 1;
         match self.dispatch(now, frame, tx, false) {
-            Ok(m) => {
-                if m.is_some() {
-                    self.stats.events += 1;
-                }
-                m
+            Ok(e) => {
+                self.stats.events += e.len() as u64;
+                e
             }
             Err(r) => {
                 self.stats.drop(r);
-                None
+                Events::default()
             }
         }
     }
@@ -392,8 +392,9 @@ impl Server {
         };
         e.bytes[0] = EXTRACTED_VERSION;
         e.bytes[1] = self.keys.current().epoch().0;
-        e.bytes[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        e.bytes[4..12].copy_from_slice(&msk.core.received.0.to_be_bytes());
+        e.bytes[2] = msk.core.which;
+        e.bytes[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        e.bytes[8..16].copy_from_slice(&msk.core.received.0.to_be_bytes());
         e.bytes[EXTRACTED_HEADER..EXTRACTED_HEADER + len].copy_from_slice(msk.frame);
         let body_len = EXTRACTED_HEADER + len;
         let tag = event_tag(self.keys.current(), &e.bytes[..body_len]);
@@ -436,7 +437,10 @@ impl Server {
             .keys
             .get(KeyEpoch(head[1]))
             .ok_or(DropReason::UnknownEpoch)?;
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        if head[3] != 0 || head[6..8] != [0, 0] || head[2] > 1 {
+            return Err(DropReason::Malformed);
+        }
+        let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
         let body_len = EXTRACTED_HEADER + len;
         if event.len() != body_len + MAC_LEN {
             return Err(DropReason::Malformed);
@@ -446,7 +450,7 @@ impl Server {
             return Err(DropReason::BadMac);
         }
         let mut t = [0u8; 8];
-        t.copy_from_slice(&head[4..12]);
+        t.copy_from_slice(&head[8..16]);
         let received = Instant(u64::from_be_bytes(t));
         let age_ms = now.micros_since(received) / 1000;
         if received.0 > now.0 + u64::from(crate::crypto::replay::FUTURE_TOLERANCE_MS) * 1000 {
@@ -464,7 +468,10 @@ impl Server {
                 .check(&key, received.wire_millis(), now.wire_millis()),
         )?;
         let frame = &event[EXTRACTED_HEADER..body_len];
-        self.dispatch(received, frame, tx, true)?
+        let mut events = self.dispatch(received, frame, tx, true)?;
+        let which = head[2];
+        events
+            .find(|m| m.core.which == which)
             .ok_or(DropReason::NotARequest)
     }
 
@@ -476,7 +483,7 @@ impl Server {
         bytes: &'f [u8],
         tx: &mut dyn FnMut(&[u8]),
         installed: bool,
-    ) -> Result<Option<Minisocket<'f>>, DropReason> {
+    ) -> Result<Events<'f>, DropReason> {
         let f = frame::parse(bytes).map_err(|_| DropReason::Malformed)?;
         if f.tcp.dst_port != self.cfg.port {
             return Err(DropReason::WrongPort);
@@ -521,7 +528,9 @@ impl Server {
             input_index: None,
             new_output: None,
             extra: [None; MAX_EXTRA_UCONTS],
+            which: 0,
         };
+        let mut previous: Option<Core> = None;
         let (output, input_cont) = match f.trickles.body {
             Body::Syn(syn) => {
                 if Versions::SUPPORTED.best_common(syn.versions).is_none() {
@@ -532,7 +541,7 @@ impl Server {
                         padding: 0,
                     };
                     self.send_raw(&headers, &p, tx);
-                    return Ok(None);
+                    return Ok(Events::default());
                 }
                 core.kind = EventKind::Open;
                 core.headers.tcp.ack = f
@@ -549,45 +558,23 @@ impl Server {
                 (None, None)
             }
             Body::Request(r) => {
-                let cont = self.open(&binding, r.continuation)?;
-                if cont.mode == mode::TERMINAL {
-                    return Err(DropReason::Terminal);
+                let template = core;
+                let uc = self.request_core(&mut core, r.continuation, &r, now, installed)?;
+                // The previous request's continuation, if it rides along:
+                // answered only if that request never arrived.
+                if let Some(prev) = r.previous {
+                    let mut second = template;
+                    match self.request_core(&mut second, prev, &r, now, installed) {
+                        Ok(_) => {
+                            second.which = 1;
+                            self.stats.previous_answered += 1;
+                            previous = Some(second);
+                        }
+                        Err(DropReason::Replayed) => self.stats.previous_duplicates += 1,
+                        Err(_) => self.stats.previous_refused += 1,
+                    }
                 }
-                if !installed {
-                    replay_verdict(self.replay.check(
-                        &cont.mac,
-                        cont.timestamp,
-                        now.wire_millis(),
-                    ))?;
-                }
-                self.verify_proof(&cont, &r)?;
-                let trickle = trickle_of(&cont);
-                let loss = LossView::new(r.sack.original, cont.sack_floor);
-                let plan = cc::step(&self.cfg.cc, &trickle, &loss).map_err(|e| match e {
-                    StepError::Inconsistent => DropReason::InconsistentSack,
-                })?;
-                core.conn = cont.conn_id;
-                core.incarnation = cont.incarnation;
-                core.geometry = Geometry::of(&cont);
-                // Survivors of a recovery round carry its first loss (mode
-                // RECOVERING, docs/protocol.md §14.2).
-                (core.fresh_mode, core.fresh_piece) = match plan.recovering {
-                    Some(first_loss) => (
-                        mode::RECOVERING,
-                        Piece {
-                            start_cwnd: first_loss,
-                            ..plan.piece
-                        },
-                    ),
-                    None => (mode::NORMAL, plan.piece),
-                };
-                core.fresh = plan.send;
-                core.fresh_floor = plan.floor;
-                core.retx = plan.retransmit;
-                core.retx_piece = plan.piece;
-                core.retx_floor = plan.floor;
-                self.stats.requests += 1;
-                self.user_conts(&mut core, &r)?
+                uc
             }
             Body::TimeoutRequest(r, resume) => {
                 let cont = self.open(&binding, r.continuation)?;
@@ -629,13 +616,83 @@ impl Server {
             }
             _ => return Err(DropReason::NotARequest),
         };
-        Ok(Some(Minisocket {
+        let first = Minisocket {
             core,
             frame: bytes,
             input: f.trickles.data,
             output,
             input_cont,
-        }))
+        };
+        // The previous request's event: same frame and user continuations,
+        // no input of its own.
+        let second = previous.map(|core| Minisocket {
+            core,
+            input: &[],
+            ..first
+        });
+        // The older request first: its packets leave before the newer
+        // one's, in the order the client expects them (no reordering that
+        // its proof would have to report as a loss).
+        Ok(match second {
+            Some(prev) => Events {
+                first: Some(prev),
+                second: Some(first),
+            },
+            None => Events {
+                first: Some(first),
+                second: None,
+            },
+        })
+    }
+
+    /// Check one request continuation against the request's proof and run
+    /// the congestion step into `core`; the verified user continuations.
+    fn request_core<'r>(
+        &mut self,
+        core: &mut Core,
+        bytes: &ContinuationBytes,
+        r: &Request<'r>,
+        now: Instant,
+        installed: bool,
+    ) -> Result<(Option<UserCont<'r>>, Option<UserCont<'r>>), DropReason> {
+        let cont = self.open(&core.binding, bytes)?;
+        if cont.mode == mode::TERMINAL {
+            return Err(DropReason::Terminal);
+        }
+        if !installed {
+            replay_verdict(
+                self.replay
+                    .check(&cont.mac, cont.timestamp, now.wire_millis()),
+            )?;
+        }
+        self.verify_proof(&cont, r)?;
+        let trickle = trickle_of(&cont);
+        let loss = LossView::new(r.sack.original, cont.sack_floor);
+        let plan = cc::step(&self.cfg.cc, &trickle, &loss).map_err(|e| match e {
+            StepError::Inconsistent => DropReason::InconsistentSack,
+        })?;
+        core.conn = cont.conn_id;
+        core.incarnation = cont.incarnation;
+        core.geometry = Geometry::of(&cont);
+        // Survivors of a recovery round carry its first loss (mode
+        // RECOVERING, docs/protocol.md §14.2).
+        (core.fresh_mode, core.fresh_piece) = match plan.recovering {
+            Some(first_loss) => (
+                mode::RECOVERING,
+                Piece {
+                    start_cwnd: first_loss,
+                    ..plan.piece
+                },
+            ),
+            None => (mode::NORMAL, plan.piece),
+        };
+        core.fresh = plan.send;
+        core.fresh_floor = plan.floor;
+        core.retx = plan.retransmit;
+        core.retx_piece = plan.piece;
+        core.retx_floor = plan.floor;
+        self.stats.requests += 1;
+        self.user_conts(core, r)
     }
 
     /// Retry `n ≥ 1` of a timeout may come only `min_rto · 2^(n−1)` after

@@ -112,6 +112,12 @@ pub struct ServerStats {
     pub events_extracted: u64,
     /// Events installed from another replica.
     pub events_installed: u64,
+    /// Previous-request continuations answered (their request was lost).
+    pub previous_answered: u64,
+    /// Previous-request continuations already answered (the usual case).
+    pub previous_duplicates: u64,
+    /// Previous-request continuations refused for another reason.
+    pub previous_refused: u64,
     /// Continuations recognised by the soft-state cache (no MAC check).
     pub cache_hits: u64,
     /// Continuations the cache did not hold (cache on only).

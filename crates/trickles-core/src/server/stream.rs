@@ -123,7 +123,7 @@ impl<A: Application> StreamServer<A> {
 
     /// Handle one received frame; answers go to `tx`.
     pub fn handle(&mut self, now: Instant, frame: &[u8], tx: &mut dyn FnMut(&[u8])) {
-        if let Some(msk) = self.server.handle(now, frame, tx) {
+        for msk in self.server.handle(now, frame, tx) {
             self.serve(now, msk, tx);
         }
     }

@@ -113,6 +113,10 @@ impl Flags {
     /// The response is a retransmission: its nonce comes from the
     /// retransmission key.
     pub const RETX: Flags = Flags(0x0001);
+    /// REQUEST only: the body carries the continuation of the client's
+    /// previous request as well (docs/protocol.md §4.4), so a lost request
+    /// does not lose its trickle.
+    pub const PREVIOUS: Flags = Flags(0x0002);
     /// TIMEOUT_REQUEST only: the retry number of this timeout request
     /// (0–15) in bits 8–11 (docs/protocol.md §3, §14).
     pub const ATTEMPT_MASK: Flags = Flags(0x0f00);
@@ -185,6 +189,10 @@ pub struct SkipRange {
 pub struct Request<'a> {
     /// The continuation of the packet being acknowledged.
     pub continuation: &'a ContinuationBytes,
+    /// REQUEST with flag [`Flags::PREVIOUS`]: the continuation the client
+    /// returned in its previous request, again (answered only if that
+    /// request was lost; the replay filter drops it otherwise).
+    pub previous: Option<&'a ContinuationBytes>,
     /// What the client received.
     pub sack: SackProof<'a>,
     /// Output and input continuations for the requested bytes.
@@ -254,6 +262,7 @@ impl Body<'_> {
         match self {
             Body::Response(_) | Body::Skip(..) => Flags::RETX,
             Body::TimeoutRequest(..) => Flags::ATTEMPT_MASK,
+            Body::Request(_) => Flags::PREVIOUS,
             _ => Flags(0),
         }
     }
@@ -293,7 +302,7 @@ impl<'a> Packet<'a> {
             .ok_or(crate::Error::Truncated)?;
         let padding_bytes = &payload[header_len + data_len..];
         let body_bytes = &header[COMMON_LEN..];
-        let (body, used) = parse_body(ty, body_bytes)?;
+        let (body, used) = parse_body(ty, flags, body_bytes)?;
         if used != body_bytes.len() {
             return Err(crate::Error::BadLength);
         }
@@ -348,6 +357,11 @@ impl<'a> Packet<'a> {
         if self.padding != 0 && !matches!(self.body, Body::Syn(_)) {
             return Err(crate::Error::BadLength);
         }
+        if let Body::Request(q) = &self.body
+            && q.previous.is_some() != self.flags.contains(Flags::PREVIOUS)
+        {
+            return Err(crate::Error::Reserved);
+        }
         let out = buf.get_mut(..total).ok_or(crate::Error::BufferTooSmall)?;
         out[0] = VERSION;
         out[1] = self.body.packet_type() as u8;
@@ -361,7 +375,7 @@ impl<'a> Packet<'a> {
     }
 }
 
-fn parse_body(ty: PacketType, b: &[u8]) -> crate::Result<(Body<'_>, usize)> {
+fn parse_body(ty: PacketType, flags: Flags, b: &[u8]) -> crate::Result<(Body<'_>, usize)> {
     Ok(match ty {
         PacketType::Syn => {
             let s = b.get(..8).ok_or(crate::Error::Truncated)?;
@@ -413,11 +427,19 @@ fn parse_body(ty: PacketType, b: &[u8]) -> crate::Result<(Body<'_>, usize)> {
             } else {
                 None
             };
+            let previous = if ty == PacketType::Request && flags.contains(Flags::PREVIOUS) {
+                let p = cont_at(b.get(at..).ok_or(crate::Error::Truncated)?)?;
+                at += CONTINUATION_LEN;
+                Some(p)
+            } else {
+                None
+            };
             let (sack, n) = SackProof::parse(&b[at..])?;
             at += n;
             let (user_conts, m) = parse_user_conts(&b[at..])?;
             let req = Request {
                 continuation,
+                previous,
                 sack,
                 user_conts,
             };
@@ -515,7 +537,11 @@ fn body_len(body: &Body<'_>) -> usize {
             8 + CONTINUATION_LEN + user_conts_len(&r.user_conts)
         }
         Body::Skip(r, _) => 8 + CONTINUATION_LEN + 16 + user_conts_len(&r.user_conts),
-        Body::Request(q) => CONTINUATION_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts),
+        Body::Request(q) => {
+            CONTINUATION_LEN * (1 + usize::from(q.previous.is_some()))
+                + q.sack.encoded_len()
+                + user_conts_len(&q.user_conts)
+        }
         Body::TimeoutRequest(q, _) => {
             CONTINUATION_LEN + RESUME_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts)
         }
@@ -567,7 +593,12 @@ fn emit_body(body: &Body<'_>, b: &mut [u8]) -> crate::Result<usize> {
         }
         Body::Request(q) => {
             b[..CONTINUATION_LEN].copy_from_slice(q.continuation);
-            let n = CONTINUATION_LEN + q.sack.emit(&mut b[CONTINUATION_LEN..])?;
+            let mut n = CONTINUATION_LEN;
+            if let Some(p) = q.previous {
+                b[n..n + CONTINUATION_LEN].copy_from_slice(p);
+                n += CONTINUATION_LEN;
+            }
+            n += q.sack.emit(&mut b[n..])?;
             n + emit_user_conts(&q.user_conts, &mut b[n..])?
         }
         Body::TimeoutRequest(q, r) => {

@@ -142,8 +142,12 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
         continuation: &o.cont,
         user_conts: List::Items(uconts),
     };
+    // A REQUEST sometimes carries its previous continuation (the group's
+    // first one, if any); a TIMEOUT_REQUEST never does.
+    let previous = (o.ty == 3).then(|| o.group.first()).flatten();
     let request = Request {
         continuation: &o.cont,
+        previous,
         sack: SackProof {
             original: List::Items(&o.orig),
             retransmitted: List::Items(&o.retx_blocks),
@@ -158,7 +162,10 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
         2 => Body::FirstResponse(response),
         3 => Body::Request(request),
         4 => Body::TimeoutRequest(
-            request,
+            Request {
+                previous: None,
+                ..request
+            },
             Resume {
                 offset: o.skip.0,
                 held_from: o.skip.0 + (o.skip.1 - o.skip.0) / 2,
@@ -182,6 +189,8 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
         Flags::RETX
     } else if o.ty == 4 {
         Flags::with_attempt((o.nonce % 16) as u8)
+    } else if previous.is_some() {
+        Flags::PREVIOUS
     } else {
         Flags(0)
     };
