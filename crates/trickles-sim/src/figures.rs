@@ -26,6 +26,8 @@ pub struct FigureConfig {
     pub reno_flows: Vec<usize>,
     /// Simulated seconds of each friendliness run.
     pub friendliness_seconds: f64,
+    /// Client counts of the clients sweep.
+    pub clients: Vec<usize>,
 }
 
 impl Default for FigureConfig {
@@ -36,6 +38,7 @@ impl Default for FigureConfig {
             losses: vec![0.0, 0.005, 0.01, 0.02, 0.05],
             reno_flows: vec![1, 2, 4, 8, 16],
             friendliness_seconds: 30.0,
+            clients: vec![1, 2, 4, 8, 16],
         }
     }
 }
@@ -62,6 +65,7 @@ pub fn run(cfg: &FigureConfig, out: &Path) -> io::Result<String> {
     );
     transfer_sweep(cfg, out, &mut md)?;
     friendliness_sweep(cfg, out, &mut md)?;
+    clients_sweep(cfg, out, &mut md)?;
     std::fs::write(out.join("results.md"), &md)?;
     Ok(md)
 }
@@ -180,6 +184,92 @@ fn friendliness_sweep(cfg: &FigureConfig, out: &Path, md: &mut String) -> io::Re
     };
     std::fs::write(out.join("friendliness.svg"), chart.to_svg())?;
     let _ = writeln!(md, "\n![friendliness](friendliness.svg)\n");
+    Ok(())
+}
+
+fn clients_sweep(cfg: &FigureConfig, out: &Path, md: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        md,
+        "## Many clients, one server (paper Fig. 9)\n\nN clients fetch 500 kB objects one after another (a new connection each) through 100 Mb/s, 20 ms RTT, 10 simulated seconds; medians over seeds 1–{}.\n\
+         One run: `trickles-sim clients --clients N --seed S --json`. Server state: the Trickles engine's `memory_bytes()` (fixed), against the sum over open Reno connections of sender state and unacknowledged bytes at its peak (a lower bound of a kernel TCP's).\n",
+        cfg.seeds
+    );
+    let _ = writeln!(
+        md,
+        "| clients | Trickles Mb/s | Reno Mb/s | ratio | objects (Trickles / Reno) | all intact | Trickles server state (B) | Reno server state at peak (B) |\n|---|---|---|---|---|---|---|---|"
+    );
+    let (mut t_pts, mut r_pts, mut ts_pts, mut rs_pts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &n in &cfg.clients {
+        let c = crate::clients::ClientsConfig::new(n);
+        let runs: Vec<_> = (1..=cfg.seeds)
+            .map(|seed| crate::clients::run(&c, seed))
+            .collect();
+        let med = |f: &dyn Fn(&crate::clients::ClientsResult) -> f64| {
+            median(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let t = med(&|r| r.aggregate_mbps);
+        let rn = med(&|r| r.reno_aggregate_mbps);
+        let ts = med(&|r| r.server_state_bytes_end as f64);
+        let rs = med(&|r| r.reno_server_state_bytes as f64);
+        let ok = runs.iter().all(|r| r.bytes_ok && r.reno_bytes_ok);
+        let flat = runs
+            .iter()
+            .all(|r| r.server_state_bytes_start == r.server_state_bytes_end);
+        let _ = writeln!(
+            md,
+            "| {n} | {t:.1} | {rn:.1} | **{:.3}** | {:.0} / {:.0} | {} | {ts:.0}{} | {rs:.0} |",
+            t / rn,
+            med(&|r| r.objects_completed as f64),
+            med(&|r| r.reno_objects_completed as f64),
+            if ok { "yes" } else { "**no**" },
+            if flat { "" } else { " (changed!)" },
+        );
+        t_pts.push((n as f64, t));
+        r_pts.push((n as f64, rn));
+        ts_pts.push((n as f64, ts / 1024.0));
+        rs_pts.push((n as f64, rs / 1024.0));
+    }
+    let throughput = Chart {
+        title: "Aggregate goodput, N clients fetching 500 kB objects".into(),
+        x_label: "clients".into(),
+        y_label: "Mb/s".into(),
+        series: vec![
+            Series {
+                name: "Trickles".into(),
+                points: t_pts,
+            },
+            Series {
+                name: "Reno (SACK)".into(),
+                points: r_pts,
+            },
+        ],
+        band: None,
+        y_from_zero: true,
+    };
+    std::fs::write(out.join("clients_goodput.svg"), throughput.to_svg())?;
+    let state = Chart {
+        title: "Server state".into(),
+        x_label: "clients".into(),
+        y_label: "KiB".into(),
+        series: vec![
+            Series {
+                name: "Trickles engine".into(),
+                points: ts_pts,
+            },
+            Series {
+                name: "Reno connections".into(),
+                points: rs_pts,
+            },
+        ],
+        band: None,
+        y_from_zero: true,
+    };
+    std::fs::write(out.join("clients_state.svg"), state.to_svg())?;
+    let _ = writeln!(
+        md,
+        "\n![goodput](clients_goodput.svg) ![server state](clients_state.svg)\n"
+    );
     Ok(())
 }
 
