@@ -228,6 +228,27 @@ fn recovered_piece(t: &Trickle, first_loss: u32, loss: &LossView<'_>) -> Piece {
 
 /// Answer request `t.k` given the losses its proof declares.
 pub fn step(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> Result<Plan, StepError> {
+    let mut plan = step_in_piece(cfg, t, loss)?;
+    // A survivor of a recovery round that directly follows slots of that
+    // round (at or after its first loss `L`) which were lost too is the
+    // first request after them, as §14.2 asks of the one that retransmits
+    // a run; its new floor lies past them, so without this nobody would,
+    // and only a timeout would fill the hole. Same loss episode: no second
+    // window reduction (as NewReno/SACK recovery), unless the run reaches
+    // into the new piece, which `step_in_piece` treats as a new loss.
+    if let Some(l) = t.recovering {
+        let view = loss.with_floor(l);
+        if view.received(t.k)
+            && let Some((f, last)) = view.lost_run_before(t.k)
+        {
+            plan.retransmit = Slots::new(f, last).and_then(|s| s.take(cfg.burst_limit));
+        }
+    }
+    Ok(plan)
+}
+
+/// The step within the trickle's piece (after settling a recovery round).
+fn step_in_piece(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> Result<Plan, StepError> {
     let k = t.k;
     if k == 0 {
         return Err(StepError::Inconsistent);
@@ -589,6 +610,37 @@ mod tests {
         );
         assert_eq!(next.floor, 18);
         assert_eq!(next.send, Slots::new(21, 22));
+    }
+
+    #[test]
+    fn a_survivor_retransmits_the_last_slots_of_its_round() {
+        // The worked example with slot 17 (the round's last pre-recovery
+        // slot) lost as well: request 17 never comes, so the first request
+        // after it is survivor 18, whose new floor (18) is past it. It
+        // must retransmit 17, without a second window reduction.
+        let cfg = CcConfig::default();
+        let received: BTreeSet<u32> = (1..=9).chain(11..=16).chain([18]).collect();
+        let blocks = ranges(&received);
+        let view = LossView::new(List::Items(&blocks), PacketNumber(10));
+        let survivor = Trickle {
+            k: 18,
+            piece: Piece {
+                base: 17,
+                start_cwnd: 10,
+                ssthresh: 4,
+            },
+            floor: 10,
+            recovering: Some(10),
+        };
+        let next = step(&cfg, &survivor, &view).unwrap();
+        assert_eq!(next.retransmit, Slots::new(17, 17));
+        assert_eq!(next.piece.ssthresh, 4);
+        assert!(!next.recovery);
+        // With 17 received, nothing is retransmitted.
+        let received: BTreeSet<u32> = (1..=9).chain(11..=18).collect();
+        let blocks = ranges(&received);
+        let view = LossView::new(List::Items(&blocks), PacketNumber(10));
+        assert_eq!(step(&cfg, &survivor, &view).unwrap().retransmit, None);
     }
 
     #[test]
