@@ -75,11 +75,21 @@ struct Run {
 
 /// Run a transfer with a fixed one-way delay of 10 ms; `drop_response(i)`
 /// decides whether the i-th response frame is lost.
-fn transfer(len: u64, seed: u64, mut drop_response: impl FnMut(u64) -> bool) -> Run {
+fn transfer(len: u64, seed: u64, drop_response: impl FnMut(u64) -> bool) -> Run {
+    transfer_with(ClientConfig::default(), len, seed, drop_response)
+}
+
+/// [`transfer`] with a client configuration.
+fn transfer_with(
+    cfg: ClientConfig,
+    len: u64,
+    seed: u64,
+    mut drop_response: impl FnMut(u64) -> bool,
+) -> Run {
     let mut req = [0u8; 16];
     req[..8].copy_from_slice(&len.to_be_bytes());
     req[8..].copy_from_slice(&seed.to_be_bytes());
-    let mut client = Client::new(ClientConfig::default(), ends(), 1000, &req);
+    let mut client = Client::new(cfg, ends(), 1000, &req);
     let mut server = server();
     let mut now = Instant::from_millis(1_000);
     let delay = 10_000;
@@ -323,4 +333,26 @@ fn the_stream_api_reads_the_response_in_order() {
     assert_eq!(got.len(), 100_000);
     assert_eq!(got.as_slice(), run.client.data());
     assert_eq!(run.client.read(&mut buf), 0);
+}
+
+#[test]
+fn delayed_acknowledgments_halve_the_requests() {
+    let cfg = ClientConfig {
+        delayed_acks: true,
+        ..ClientConfig::default()
+    };
+    let plain = transfer(1 << 20, 21, |_| false);
+    let delayed = transfer_with(cfg, 1 << 20, 21, |_| false);
+    check_bytes(&delayed, 1 << 20, 21);
+    let (p, d) = (plain.client.stats(), delayed.client.stats());
+    // One request per two responses (plus a few timer flushes).
+    assert!(d.requests * 10 < p.requests * 6, "{d:?} vs {p:?}");
+    assert_eq!(delayed.server.stats().total_drops(), 0);
+    assert_eq!(delayed.server.stats().previous_duplicates, 0);
+    assert!(delayed.server.stats().previous_answered > 100);
+    // Same slots in all: nothing sent twice, nothing skipped.
+    assert_eq!(d.duplicate_bytes, 0);
+    // And under loss.
+    let lossy = transfer_with(cfg, 1 << 20, 22, |i| i % 29 == 5);
+    check_bytes(&lossy, 1 << 20, 22);
 }

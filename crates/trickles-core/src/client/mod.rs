@@ -59,6 +59,13 @@ pub struct ClientConfig {
     /// it (docs/protocol.md §4.4), so one lost request does not lose a
     /// trickle (76 bytes more per request).
     pub carry_previous: bool,
+    /// Delayed acknowledgments (paper §5, off by default): answer two
+    /// responses with one request carrying both continuations, or one
+    /// alone after `delayed_ack_timeout`. Halves the requests; replaces
+    /// `carry_previous` (the second slot of the request is taken).
+    pub delayed_acks: bool,
+    /// Longest wait for a second response (µs).
+    pub delayed_ack_timeout: u64,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +79,8 @@ impl Default for ClientConfig {
             max_rto: 60_000_000,
             max_output_len: 1 << 32,
             carry_previous: true,
+            delayed_acks: false,
+            delayed_ack_timeout: 40_000,
         }
     }
 }
@@ -151,6 +160,10 @@ pub struct Client {
     retx_expected: BTreeMap<u32, Instant>,
     /// The continuation the last request returned, and its incarnation.
     previous_request: Option<(u32, ContinuationBytes)>,
+    /// Delayed acknowledgments: a continuation waiting for a second one,
+    /// and when to give up waiting.
+    held: Option<(u32, ContinuationBytes)>,
+    delack_deadline: Option<Instant>,
     closed: bool,
     stats: ClientStats,
 }
@@ -184,6 +197,8 @@ impl Client {
             expected: BTreeMap::new(),
             retx_expected: BTreeMap::new(),
             previous_request: None,
+            held: None,
+            delack_deadline: None,
             closed: false,
             stats: ClientStats::default(),
         }
@@ -257,11 +272,20 @@ impl Client {
 
     /// When [`Client::on_timer`] wants to run.
     pub fn next_timer(&self) -> Option<Instant> {
-        if self.is_done() { None } else { self.deadline }
+        if self.is_done() {
+            return None;
+        }
+        match (self.deadline, self.delack_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The retransmission timer fired.
     pub fn on_timer(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        if self.delack_deadline.is_some_and(|d| now >= d) {
+            self.flush_held(now, tx);
+        }
         if self.is_done() || self.deadline.is_none_or(|d| now < d) {
             return;
         }
@@ -359,6 +383,8 @@ impl Client {
             self.sack.clear();
             self.expected.clear();
             self.retx_expected.clear();
+            self.held = None;
+            self.delack_deadline = None;
             self.timeout_pending = false;
             true
         } else {
@@ -408,7 +434,7 @@ impl Client {
         // others end (their slots hold no stream bytes).
         let reading = Geometry::of(&cont).origin_slot == 0 && self.output.is_none();
         if cont.mode != mode::TERMINAL && !self.timeout_pending && (!reading || input_asked) {
-            self.send_request(now, &cont, r.continuation, tx);
+            self.answer_response(now, r.continuation, tx);
         }
         if self.deadline.is_none() {
             self.deadline = Some(now.plus_micros(self.rtt.rto()));
@@ -481,32 +507,82 @@ impl Client {
         self.sack.record(n, nonce, retx);
     }
 
-    fn send_request(
+    /// Answer a response: request its trickle's next slots, or, with
+    /// delayed acknowledgments, hold it until a second response arrives
+    /// and answer both with one request (paper §5; the held continuation
+    /// rides as the request's "previous" one, protocol.md §4.4).
+    fn answer_response(
         &mut self,
         now: Instant,
-        cont: &Continuation,
         bytes: &ContinuationBytes,
         tx: &mut dyn FnMut(&[u8]),
     ) {
+        if !self.cfg.delayed_acks || self.output.is_none() {
+            let previous = self
+                .previous_request
+                .filter(|(inc, _)| self.cfg.carry_previous && *inc == self.incarnation)
+                .filter(|_| self.output.is_some())
+                .map(|(_, b)| b);
+            self.send_request(now, bytes, previous, tx);
+            return;
+        }
+        match self.held.take() {
+            Some((inc, held)) if inc == self.incarnation => {
+                self.delack_deadline = None;
+                self.send_request(now, bytes, Some(held), tx);
+            }
+            _ => {
+                self.held = Some((self.incarnation, *bytes));
+                self.delack_deadline = Some(now.plus_micros(self.cfg.delayed_ack_timeout));
+            }
+        }
+    }
+
+    /// Send the held continuation alone (the delayed-ACK timer fired).
+    fn flush_held(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        self.delack_deadline = None;
+        if let Some((inc, held)) = self.held.take()
+            && inc == self.incarnation
+            && !self.timeout_pending
+        {
+            self.send_request(now, &held, None, tx);
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        now: Instant,
+        bytes: &ContinuationBytes,
+        previous: Option<ContinuationBytes>,
+        tx: &mut dyn FnMut(&[u8]),
+    ) {
+        let cont = Continuation::decode(bytes);
+        let prev = previous.map(|b| Continuation::decode(&b));
+        // The proof must serve both continuations: build it from the
+        // lower of their floors (ranges below a continuation's floor are
+        // ignored by the server for that continuation).
+        let floor = prev.map_or(cont.sack_floor.0, |p| p.sack_floor.0.min(cont.sack_floor.0));
         let (mut original, mut retransmitted) = core::mem::take(&mut self.blocks);
-        self.sack
-            .build(cont.sack_floor.0, &mut original, &mut retransmitted);
+        self.sack.build(floor, &mut original, &mut retransmitted);
         let proof = SackProof {
             original: List::Items(&original),
             retransmitted: List::Items(&retransmitted),
         };
-        // Predict the slots this request brings, for RTT samples.
-        let trickle = crate::server::trickle_of(cont);
-        if let Ok(plan) = cc::step(
-            &self.cfg.cc,
-            &trickle,
-            &LossView::new(proof.original, cont.sack_floor),
-        ) {
-            for s in plan.send.iter().flat_map(|s| s.iter()) {
-                self.expected.insert((self.incarnation, s), now);
-            }
-            for s in plan.retransmit.iter().flat_map(|s| s.iter()) {
-                self.retx_expected.entry(s).or_insert(now);
+        // Predict the slots this request brings, for RTT samples and
+        // lost-retransmission detection.
+        for c in prev.iter().chain(core::iter::once(&cont)) {
+            let trickle = crate::server::trickle_of(c);
+            if let Ok(plan) = cc::step(
+                &self.cfg.cc,
+                &trickle,
+                &LossView::new(proof.original, c.sack_floor),
+            ) {
+                for s in plan.send.iter().flat_map(|s| s.iter()) {
+                    self.expected.entry((self.incarnation, s)).or_insert(now);
+                }
+                for s in plan.retransmit.iter().flat_map(|s| s.iter()) {
+                    self.retx_expected.entry(s).or_insert(now);
+                }
             }
         }
         while self.expected.len() > 65_536 {
@@ -518,14 +594,6 @@ impl Client {
         let uc = self.output.as_deref().or(self.input_cont.as_deref());
         if let Some(Ok(u)) = uc.map(UserCont::parse) {
             let uconts = [u];
-            // Once the output flows, carry the previous request's
-            // continuation too (same incarnation only: the proof's nonces
-            // are of this incarnation).
-            let previous = self
-                .previous_request
-                .filter(|(inc, _)| self.cfg.carry_previous && *inc == self.incarnation)
-                .filter(|_| self.output.is_some())
-                .map(|(_, b)| b);
             let request = Request {
                 continuation: bytes,
                 previous: previous.as_ref(),
