@@ -356,3 +356,46 @@ fn delayed_acknowledgments_halve_the_requests() {
     let lossy = transfer_with(cfg, 1 << 20, 22, |i| i % 29 == 5);
     check_bytes(&lossy, 1 << 20, 22);
 }
+
+#[test]
+fn duplicate_responses_start_no_second_trickle() {
+    // Answer a SYN, then hand the client every response twice: it must
+    // send one request per distinct packet, and after a few duplicates stop
+    // carrying its previous continuation (answers it would double).
+    let mut server = server();
+    let mut req = [0u8; 16];
+    req[..8].copy_from_slice(&(1u64 << 24).to_be_bytes());
+    let mut client = Client::new(ClientConfig::default(), ends(), 7, &req);
+    let mut now = Instant::from_millis(1);
+    let mut to_server = Vec::new();
+    client.start(now, &mut |f| to_server.push(f.to_vec()));
+    let mut carried_after = Vec::new();
+    for round in 0..10 {
+        now = now.plus_micros(10_000);
+        let mut to_client = Vec::new();
+        for f in to_server.drain(..) {
+            server.handle(now, &f, &mut |r| to_client.push(r.to_vec()));
+        }
+        now = now.plus_micros(10_000);
+        let mut requests = Vec::new();
+        for f in &to_client {
+            for _ in 0..2 {
+                client.on_frame(now, f, &mut |r| requests.push(r.to_vec()));
+            }
+        }
+        assert_eq!(requests.len(), to_client.len(), "round {round}");
+        if round >= 6 {
+            carried_after.extend(requests.iter().map(|r| {
+                trickles_wire::frame::parse(r)
+                    .unwrap()
+                    .trickles
+                    .flags
+                    .contains(trickles_wire::trickles::Flags::PREVIOUS)
+            }));
+        }
+        to_server = requests;
+    }
+    assert!(client.stats().duplicate_responses >= 8);
+    assert!(!carried_after.is_empty() && carried_after.iter().all(|&c| !c));
+    assert_eq!(server.stats().previous_answered, 0);
+}

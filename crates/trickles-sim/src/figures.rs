@@ -28,6 +28,8 @@ pub struct FigureConfig {
     pub friendliness_seconds: f64,
     /// Client counts of the clients sweep.
     pub clients: Vec<usize>,
+    /// Seeds per loss rate of the robustness sweep.
+    pub robust_seeds: u64,
 }
 
 impl Default for FigureConfig {
@@ -39,6 +41,7 @@ impl Default for FigureConfig {
             reno_flows: vec![1, 2, 4, 8, 16],
             friendliness_seconds: 30.0,
             clients: vec![1, 2, 4, 8, 16],
+            robust_seeds: 100,
         }
     }
 }
@@ -66,6 +69,10 @@ pub fn run(cfg: &FigureConfig, out: &Path) -> io::Result<String> {
     transfer_sweep(cfg, out, &mut md)?;
     friendliness_sweep(cfg, out, &mut md)?;
     clients_sweep(cfg, out, &mut md)?;
+    robustness_sweep(cfg, &mut md)?;
+    attack_run(&mut md)?;
+    failover_runs(&mut md);
+    balance_runs(cfg, &mut md);
     std::fs::write(out.join("results.md"), &md)?;
     Ok(md)
 }
@@ -271,6 +278,129 @@ fn clients_sweep(cfg: &FigureConfig, out: &Path, md: &mut String) -> io::Result<
         "\n![goodput](clients_goodput.svg) ![server state](clients_state.svg)\n"
     );
     Ok(())
+}
+
+fn robustness_sweep(cfg: &FigureConfig, md: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        md,
+        "## Robustness: 1 MB transfers under loss, reordering and duplication\n\n100 Mb/s, 20 ms RTT, loss in both directions, 1% reordering and 1% duplication, seeds 1–{}.\n\
+         One run: `trickles-sim transfer --size 1000000 --loss L --reorder 0.01 --dup 0.01 --seed S --json`.\n\n\
+         | loss (both directions) | intact | stalled | timer timeouts (total) |\n|---|---|---|---|",
+        cfg.robust_seeds
+    );
+    for loss in [0.0, 0.01, 0.02, 0.05] {
+        let (mut ok, mut stalled, mut timeouts) = (0, 0, 0u64);
+        for seed in 1..=cfg.robust_seeds {
+            let mut sc = TransferScenario::new(1_000_000, 100_000_000, Duration::from_millis(20));
+            sc.loss = loss;
+            sc.reorder = 0.01;
+            sc.duplicate = 0.01;
+            let mut pair = crate::trickles_pair::TricklesPair::new(&sc, seed);
+            let r = crate::scenario::run_transfer(&sc, seed, &mut pair, None)?;
+            ok += u64::from(r.bytes_ok && !r.stalled);
+            stalled += u64::from(r.stalled);
+            let c = pair.client.client.stats();
+            timeouts += c.timeouts - c.lost_retransmissions;
+        }
+        let _ = writeln!(
+            md,
+            "| {}% | {ok}/{} | {stalled} | {timeouts} |",
+            loss * 100.0,
+            cfg.robust_seeds
+        );
+    }
+    let _ = writeln!(md);
+    Ok(())
+}
+
+fn attack_run(md: &mut String) -> io::Result<()> {
+    let sc = TransferScenario::new(10_000_000, 100_000_000, Duration::from_millis(20));
+    let mut pair = crate::attack::AttackPair::new(&sc, 2);
+    let r = crate::scenario::run_transfer(&sc, 2, &mut pair, None)?;
+    let sent = pair.sent();
+    let drops = pair.dropped_by_reason();
+    let _ = writeln!(
+        md,
+        "## Attack: forged, stolen, replayed and loss-hiding requests\n\n`trickles-sim attack --size 10000000 --seed 2 --json`: {} attack frames sent ({sent:?}); forged_accepted = **{}**; bytes_ok = **{}**; server drops by reason: `{}`.\n",
+        sent.total(),
+        pair.forged_accepted(),
+        r.bytes_ok && !r.stalled,
+        serde_json::Value::Object(drops)
+    );
+    Ok(())
+}
+
+fn failover_runs(md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## Failover: a replica with the same key takes over (paper Fig. 16)\n\n10 MB over 100 Mb/s, 20 ms RTT; replica A dies at T and the route switches to replica B after the outage.\nOne run: `trickles-sim failover --at-ms T --outage-ms O --json`.\n\n| T (ms) | outage (ms) | bytes_ok | stall (ms) | completion (ms) | without failover (ms) | requests A / B | Reno after failover |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (at, outage) in [(300, 0), (300, 100), (300, 500), (600, 100)] {
+        let c = crate::failover::FailoverConfig {
+            at: Duration::from_millis(at),
+            outage: Duration::from_millis(outage),
+            ..crate::failover::FailoverConfig::new()
+        };
+        let r = crate::failover::run(&c, 1);
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            md,
+            "| {at} | {outage} | **{}** | {:.0} | {} | {} | {} / {} | {} |",
+            r.bytes_ok,
+            r.stall_ms,
+            f(r.completion_ms),
+            f(r.completion_ms_no_failover),
+            r.replica_a_requests,
+            r.replica_b_requests,
+            if r.reno_completed {
+                "completed".to_owned()
+            } else {
+                format!("stuck at {:.2} MB", r.reno_bytes_delivered as f64 / 1e6)
+            }
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn balance_runs(cfg: &FigureConfig, md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## Balance: per-packet round robin over two replicas (paper Fig. 17)\n\nTwo clients, two replicas with one key and one address, a sprayer that sends each client packet to the next replica; 500 kB objects for 10 s; medians over seeds 1–{}.\nOne run: `trickles-sim balance --bottleneck B --seed S --json`.\n\n| bottleneck | client Mb/s | Jain index (min over seeds) | all intact | requests per replica (seed 1) |\n|---|---|---|---|---|",
+        cfg.seeds
+    );
+    for (name, b) in [
+        ("shared", crate::balance::Bottleneck::Shared),
+        ("replica", crate::balance::Bottleneck::Replica),
+    ] {
+        let c = crate::balance::BalanceConfig {
+            bottleneck: b,
+            ..crate::balance::BalanceConfig::new()
+        };
+        let runs: Vec<_> = (1..=cfg.seeds)
+            .map(|s| crate::balance::run(&c, s))
+            .collect();
+        let per_client: Vec<String> = (0..c.clients)
+            .map(|i| {
+                format!(
+                    "{:.1}",
+                    median(&runs.iter().map(|r| r.client_mbps[i]).collect::<Vec<_>>())
+                )
+            })
+            .collect();
+        let jain = runs.iter().map(|r| r.jain_index).fold(f64::MAX, f64::min);
+        let _ = writeln!(
+            md,
+            "| {name} | {} | **{jain:.3}** | {} | {:?} |",
+            per_client.join(" / "),
+            if runs.iter().all(|r| r.bytes_ok) {
+                "yes"
+            } else {
+                "**no**"
+            },
+            runs[0].server_requests
+        );
+    }
+    let _ = writeln!(md);
 }
 
 #[cfg(test)]

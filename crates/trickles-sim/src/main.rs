@@ -76,6 +76,9 @@ struct FiguresArgs {
     /// Simulated seconds per friendliness run.
     #[arg(long, default_value_t = 30.0, value_parser = positive)]
     friendliness_seconds: f64,
+    /// Seeds per loss rate of the robustness sweep.
+    #[arg(long, default_value_t = 100)]
+    robust_seeds: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -569,6 +572,7 @@ fn main() -> ExitCode {
                 seeds: a.seeds.max(1),
                 size: a.size,
                 friendliness_seconds: a.friendliness_seconds,
+                robust_seeds: a.robust_seeds.max(1),
                 ..Default::default()
             };
             match trickles_sim::figures::run(&cfg, &a.out) {

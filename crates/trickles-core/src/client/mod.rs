@@ -120,7 +120,13 @@ pub struct ClientStats {
     /// Lost retransmissions detected, each answered by an immediate
     /// timeout request.
     pub lost_retransmissions: u64,
+    /// Response packets received a second time (not continued).
+    pub duplicate_responses: u64,
 }
+
+/// Duplicate responses after which the client stops carrying its previous
+/// request's continuation (protocol.md §4.4).
+pub const DUPLICATES_BEFORE_NO_PREVIOUS: u64 = 8;
 
 /// The client engine for one connection fetching one output stream.
 #[derive(Debug)]
@@ -160,6 +166,9 @@ pub struct Client {
     retx_expected: BTreeMap<u32, Instant>,
     /// The continuation the last request returned, and its incarnation.
     previous_request: Option<(u32, ContinuationBytes)>,
+    /// Set once duplicate answers show that previous continuations are
+    /// answered although their requests arrived.
+    previous_disabled: bool,
     /// Delayed acknowledgments: a continuation waiting for a second one,
     /// and when to give up waiting.
     held: Option<(u32, ContinuationBytes)>,
@@ -197,6 +206,7 @@ impl Client {
             expected: BTreeMap::new(),
             retx_expected: BTreeMap::new(),
             previous_request: None,
+            previous_disabled: false,
             held: None,
             delack_deadline: None,
             closed: false,
@@ -411,6 +421,20 @@ impl Client {
         }
         let retx_sent = self.retx_expected.remove(&n);
         let requested_at = if retx { retx_sent } else { sent };
+        // A second copy of a packet (duplicated by the network, or answered
+        // by two replicas that do not share a replay table) must not start
+        // a second trickle: requests for it could reach another replica and
+        // be answered again, and again.
+        if self.sack.has(n, retx) {
+            self.stats.duplicate_responses += 1;
+            if self.stats.duplicate_responses >= DUPLICATES_BEFORE_NO_PREVIOUS {
+                // Evidence that copies of earlier requests are answered too
+                // (no shared replay table behind a sprayer): stop sending
+                // them, as they would double the traffic.
+                self.previous_disabled = true;
+            }
+            return;
+        }
         self.record_nonce(n, r.nonce, retx);
         self.latest = Some(*r.continuation);
         if self.is_done() {
@@ -520,7 +544,9 @@ impl Client {
         if !self.cfg.delayed_acks || self.output.is_none() {
             let previous = self
                 .previous_request
-                .filter(|(inc, _)| self.cfg.carry_previous && *inc == self.incarnation)
+                .filter(|(inc, _)| {
+                    self.cfg.carry_previous && !self.previous_disabled && *inc == self.incarnation
+                })
                 .filter(|_| self.output.is_some())
                 .map(|(_, b)| b);
             self.send_request(now, bytes, previous, tx);

@@ -91,6 +91,16 @@ impl ProofStore {
         // Otherwise: reported lost before, stays lost.
     }
 
+    /// True if packet `x` (an original, or a retransmission) was recorded
+    /// and is still remembered.
+    pub fn has(&self, x: u32, retransmission: bool) -> bool {
+        if retransmission {
+            self.retransmitted.contains(x)
+        } else {
+            self.original.contains(x)
+        }
+    }
+
     /// Build the proof for a request whose continuation has `floor`.
     pub fn build(
         &mut self,
