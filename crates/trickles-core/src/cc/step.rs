@@ -46,7 +46,8 @@ pub struct CcConfig {
     /// Largest window; TCPCwnd is clamped to it.
     pub max_cwnd: u32,
     /// Most slots one request may send as new data, and most it may
-    /// retransmit.
+    /// retransmit. It also bounds the boost of a restore piece
+    /// ([`CcConfig::max_increment`]).
     pub burst_limit: u32,
 }
 
@@ -63,9 +64,18 @@ impl Default for CcConfig {
 }
 
 impl CcConfig {
+    /// Most packets a restore round may add beyond slow start's one per
+    /// acknowledgment ([`Piece::increment`]): one request's burst, the slot
+    /// that continues its trickle and `burst_limit − 1` splits.
+    pub fn max_increment(&self) -> u32 {
+        self.burst_limit.saturating_sub(1).max(1)
+    }
+
     /// TCPCwnd(k) of `piece`, clamped to the largest window.
     pub fn cwnd(&self, piece: &Piece, k: u32) -> u32 {
-        piece.cwnd(k).min(self.max_cwnd.max(1))
+        piece
+            .cwnd(k, self.max_increment())
+            .min(self.max_cwnd.max(1))
     }
 }
 
@@ -168,6 +178,7 @@ pub fn answer_syn(cfg: &CcConfig) -> Plan {
         base: 0,
         start_cwnd: cfg.initial_cwnd.max(1),
         ssthresh: cfg.initial_ssthresh,
+        restore: false,
     };
     Plan {
         piece,
@@ -223,6 +234,7 @@ fn recovered_piece(t: &Trickle, first_loss: u32, loss: &LossView<'_>) -> Piece {
         base,
         start_cwnd: recovery_sends(w, new_cwnd, first_loss, last, &view).max(1),
         ssthresh: new_cwnd,
+        restore: false,
     }
 }
 
@@ -296,6 +308,7 @@ fn step_in_piece(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> Result<Pla
             base,
             start_cwnd: new_cwnd,
             ssthresh: new_cwnd,
+            restore: false,
         },
         floor: first_loss,
         send,
@@ -324,6 +337,7 @@ pub fn timeout(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> TimeoutPlan 
             base: t.piece.base,
             start_cwnd: t.piece.ssthresh,
             ssthresh: t.piece.ssthresh,
+            restore: false,
         },
         t.floor,
     ));
@@ -334,6 +348,7 @@ pub fn timeout(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> TimeoutPlan 
         base: 0,
         start_cwnd: cfg.timeout_cwnd.max(1),
         ssthresh: (w / 2).max(2),
+        restore: false,
     };
     let n = cfg.cwnd(&piece, 0).min(cfg.burst_limit.max(1));
     TimeoutPlan {
@@ -543,6 +558,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let cfg = CcConfig::default();
         let mut received: BTreeSet<u32> = (1..=9).collect();
@@ -628,6 +644,7 @@ mod tests {
                 base: 17,
                 start_cwnd: 10,
                 ssthresh: 4,
+                restore: false,
             },
             floor: 10,
             recovering: Some(10),
@@ -652,6 +669,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let cfg = CcConfig::default();
         let received: BTreeSet<u32> = (1..=9).chain(11..=15).chain([17]).collect();
@@ -678,6 +696,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let received: BTreeSet<u32> = (1..=9).chain([30]).collect();
         let blocks = ranges(&received);
@@ -701,6 +720,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let received: BTreeSet<u32> = (1..=9).chain(11..=12).collect();
         let blocks = ranges(&received);
@@ -721,7 +741,8 @@ mod tests {
             Piece {
                 base: 0,
                 start_cwnd: 1,
-                ssthresh: 4
+                ssthresh: 4,
+                restore: false,
             }
         );
         assert_eq!(p.send, Slots { first: 1, last: 1 });
