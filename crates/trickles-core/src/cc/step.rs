@@ -12,20 +12,37 @@
 //! w(L − 1)` the window when it was sent (cwndAtLoss) and `newCwnd =
 //! max(W / 2, min(2, W − 1), 1)` (Reno's halving; never below 1 and never
 //! up to W itself). Requests before `L` produced slots up to `base' = L −
-//! 1 + W`. Every request `k ≥ L` belongs to the new piece `(base',
-//! newCwnd, newCwnd)` with floor `base' + 1`: it sends slot `k + newCwnd`
-//! if that is above `base'` (a *survivor*) and otherwise terminates
-//! (lossOffset `k − L` is too small: paper test (a)). A request that
-//! follows a run of lost slots `[f, k − 1]` also sends the survivors those
-//! lost requests would have sent (paper rule (b)) and retransmits the run
-//! (bounded by the burst limit). After the recovery round exactly
-//! `newCwnd` trickles remain, and congestion avoidance resumes from
-//! `newCwnd` (ssthresh = startCwnd = newCwnd, paper §2.5).
+//! 1 + W`. Every request `k ≥ L` belongs to the *recovery round*: it sends
+//! new slots above `base'` only from position `k − L ≥ W − newCwnd` on
+//! (the survivors; earlier positions terminate, lossOffset too small:
+//! paper test (a)), and every retransmission before it takes one of those
+//! sends (the pipe of SACK recovery). A request that follows a run of lost
+//! slots `[f, k − 1]` also sends the survivors those lost requests would
+//! have sent (paper rule (b)) and retransmits the run (bounded by the burst
+//! limit). The retransmission's continuation is terminal.
 //!
-//! Deviation from Reno, kept deliberately simple: the retransmission is not
-//! one of the `newCwnd` survivors but comes on top of them for one round
-//! trip (Reno sends `newCwnd − 1` new segments plus the retransmission).
-//! Its continuation is terminal. docs/protocol.md §14 has a worked example.
+//! **Restoring the window.** The next round counts from its proof the `n`
+//! survivors the recovery round really sent and runs the *restore piece*
+//! `(base', n, newCwnd)` with floor `base' + 1` (paper §2.5: ssthresh =
+//! newCwnd). Reno leaves fast recovery with `newCwnd` packets in flight;
+//! Trickles has only the `n` survivors, since retransmissions end their
+//! trickles, and when more than half a window was lost the
+//! retransmissions take all but one of the round's sends (`n = 1`). So
+//! the survivors' own acknowledgments each grow the window by `m =
+//! min(⌈(newCwnd − n) / n⌉, max(1, ⌊(burst_limit − 1) / n⌋))` instead of
+//! one ([`Piece::increment`]), then slow start goes on (one per
+//! acknowledgment), then congestion avoidance. So the restore round adds
+//! `min(newCwnd − n, max(n, ≈ burst_limit − 1))` packets: the window is
+//! back at `newCwnd` one round trip after the recovery round when that is
+//! at most one burst (or slow start's doubling) away, and otherwise
+//! `log2` round trips of slow start are saved by starting from about one
+//! burst. The bound keeps the few survivors, which arrive close together,
+//! from each sending a burst at once: a restore round is never burstier
+//! than slow start plus one request's burst, and never carries more than
+//! `newCwnd` new packets (docs/architecture.md gives the measurements).
+//! The continuation carries one bit for it (flag RESTORE,
+//! [`Piece::restore`]); `m` follows from the piece and the burst limit.
+//! docs/protocol.md §14 has worked examples.
 //!
 //! **Retransmit timeout.** Client-driven (paper §2.5): the first slot the
 //! client is missing, `a`, restarts the stream in a new incarnation with
@@ -46,7 +63,8 @@ pub struct CcConfig {
     /// Largest window; TCPCwnd is clamped to it.
     pub max_cwnd: u32,
     /// Most slots one request may send as new data, and most it may
-    /// retransmit.
+    /// retransmit. It also bounds the boost of a restore piece
+    /// ([`CcConfig::max_increment`]).
     pub burst_limit: u32,
 }
 
@@ -63,9 +81,18 @@ impl Default for CcConfig {
 }
 
 impl CcConfig {
+    /// Most packets a restore round may add beyond slow start's one per
+    /// acknowledgment ([`Piece::increment`]): one request's burst, the slot
+    /// that continues its trickle and `burst_limit − 1` splits.
+    pub fn max_increment(&self) -> u32 {
+        self.burst_limit.saturating_sub(1).max(1)
+    }
+
     /// TCPCwnd(k) of `piece`, clamped to the largest window.
     pub fn cwnd(&self, piece: &Piece, k: u32) -> u32 {
-        piece.cwnd(k).min(self.max_cwnd.max(1))
+        piece
+            .cwnd(k, self.max_increment())
+            .min(self.max_cwnd.max(1))
     }
 }
 
@@ -168,6 +195,7 @@ pub fn answer_syn(cfg: &CcConfig) -> Plan {
         base: 0,
         start_cwnd: cfg.initial_cwnd.max(1),
         ssthresh: cfg.initial_ssthresh,
+        restore: false,
     };
     Plan {
         piece,
@@ -209,8 +237,9 @@ fn resolve(t: &Trickle, loss: &LossView<'_>) -> Result<(Piece, u32), StepError> 
     }
 }
 
-/// A survivor's piece: `base'`, ssthresh `newCwnd`, and the start window
-/// the recovery round actually left (at least one trickle).
+/// A survivor's piece: the restore piece with `base'`, ssthresh `newCwnd`,
+/// and the start window the recovery round actually left (at least one
+/// trickle).
 fn recovered_piece(t: &Trickle, first_loss: u32, loss: &LossView<'_>) -> Piece {
     let base = t.piece.base;
     let new_cwnd = t.piece.ssthresh;
@@ -223,6 +252,7 @@ fn recovered_piece(t: &Trickle, first_loss: u32, loss: &LossView<'_>) -> Piece {
         base,
         start_cwnd: recovery_sends(w, new_cwnd, first_loss, last, &view).max(1),
         ssthresh: new_cwnd,
+        restore: true,
     }
 }
 
@@ -296,6 +326,7 @@ fn step_in_piece(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> Result<Pla
             base,
             start_cwnd: new_cwnd,
             ssthresh: new_cwnd,
+            restore: false,
         },
         floor: first_loss,
         send,
@@ -324,6 +355,7 @@ pub fn timeout(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> TimeoutPlan 
             base: t.piece.base,
             start_cwnd: t.piece.ssthresh,
             ssthresh: t.piece.ssthresh,
+            restore: false,
         },
         t.floor,
     ));
@@ -334,6 +366,7 @@ pub fn timeout(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> TimeoutPlan 
         base: 0,
         start_cwnd: cfg.timeout_cwnd.max(1),
         ssthresh: (w / 2).max(2),
+        restore: false,
     };
     let n = cfg.cwnd(&piece, 0).min(cfg.burst_limit.max(1));
     TimeoutPlan {
@@ -422,6 +455,18 @@ mod tests {
         lost: &BTreeSet<u32>,
         no_skips: bool,
     ) -> Vec<Vec<u32>> {
+        closed_loop(cfg, rounds, lost, no_skips).0
+    }
+
+    /// [`run_rounds_checked`], also returning the retransmissions sent in
+    /// each round (alongside that round's new slots), and checking that no
+    /// request sends more than the burst limit.
+    fn closed_loop(
+        cfg: &CcConfig,
+        rounds: usize,
+        lost: &BTreeSet<u32>,
+        no_skips: bool,
+    ) -> (Vec<Vec<u32>>, Vec<u32>) {
         let syn = answer_syn(cfg);
         let mut round: Vec<(u32, Trickle)> = syn
             .send
@@ -433,12 +478,14 @@ mod tests {
         // Slots arrive in increasing order, so the proof grows at its end.
         let mut blocks: Vec<SackBlock> = Vec::new();
         let mut per_round = Vec::new();
+        let mut retx_per_round = vec![0];
         for x in round.iter().map(|(x, _)| *x) {
             assert!(sent_once.insert(x));
         }
         for _ in 0..rounds {
             per_round.push(round.iter().map(|(x, _)| *x).collect());
             let mut next = Vec::new();
+            let mut retx = 0;
             for (x, t) in &round {
                 if lost.contains(x) {
                     continue;
@@ -454,20 +501,24 @@ mod tests {
                 let view = LossView::new(List::Items(&blocks), PacketNumber(t.floor));
                 let plan = step(cfg, t, &view).unwrap();
                 if let Some(s) = plan.send {
+                    assert!(s.len() <= cfg.burst_limit.max(1), "{plan:?}");
                     for y in s.iter() {
                         assert!(sent_once.insert(y), "slot {y} sent twice");
                         next.push((y, next_trickle(&plan, y)));
                     }
                 }
+                retx += plan.retransmit.map_or(0, |s| s.len());
             }
             next.sort_by_key(|(x, _)| *x);
             round = next;
+            retx_per_round.push(retx);
         }
         // Every slot up to the highest one sent was sent exactly once.
         if let Some(&max) = sent_once.iter().next_back().filter(|_| no_skips) {
             assert_eq!(sent_once.len() as u32, max, "a slot number was skipped");
         }
-        per_round
+        retx_per_round.truncate(per_round.len());
+        (per_round, retx_per_round)
     }
 
     /// Reno in rounds: the window at each round boundary.
@@ -543,6 +594,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let cfg = CcConfig::default();
         let mut received: BTreeSet<u32> = (1..=9).collect();
@@ -582,9 +634,9 @@ mod tests {
         assert_eq!(answers[&16].send, Slots::new(19, 19));
         assert_eq!(answers[&17].send, Slots::new(20, 20));
         assert!(answers.values().skip(1).all(|p| p.retransmit.is_none()));
-        // Next round: the survivor of slot 18 derives the piece (17, 3, 4)
-        // from its proof (three survivors were sent) and slow-starts back to
-        // newCwnd: request 18 → 21, 22.
+        // Next round: the survivor of slot 18 derives the restore piece
+        // (17, 3, 4) from its proof (three survivors were sent); its boost
+        // is m = ⌈1/3⌉ = 1, as Reno's slow start: request 18 → 21, 22.
         let mut received: BTreeSet<u32> = (1..=9).chain(11..=18).collect();
         received.insert(10); // the retransmission arrived (not an original)
         received.remove(&10);
@@ -608,8 +660,74 @@ mod tests {
             (next.piece.base, next.piece.start_cwnd, next.piece.ssthresh),
             (17, 3, 4)
         );
+        assert!(next.piece.restore);
         assert_eq!(next.floor, 18);
         assert_eq!(next.send, Slots::new(21, 22));
+    }
+
+    #[test]
+    fn heavy_loss_worked_example() {
+        // The second example of docs/protocol.md §14.2: as above (w(9) = 8,
+        // newCwnd = 4, base' = 17), but every other slot from 10 is lost:
+        // 10, 12, 14, 16.
+        let piece = Piece {
+            base: 5,
+            start_cwnd: 8,
+            ssthresh: 8,
+            restore: false,
+        };
+        let cfg = CcConfig::default();
+        let mut received: BTreeSet<u32> = (1..=9).collect();
+        let mut answers = BTreeMap::new();
+        for k in [11, 13, 15, 17] {
+            received.insert(k);
+            let blocks = ranges(&received);
+            let view = LossView::new(List::Items(&blocks), PacketNumber(1));
+            let t = Trickle {
+                k,
+                piece,
+                floor: 1,
+                recovering: None,
+            };
+            answers.insert(k, step(&cfg, &t, &view).unwrap());
+        }
+        // Each request retransmits the slot before it; Rx(5) = 3 ≥ the two
+        // sends positions 4 and 5 allow, so only the survivor every round
+        // keeps is sent (by request 15): slot 18.
+        for (k, send) in [(11, None), (13, None), (15, Slots::new(18, 18)), (17, None)] {
+            assert_eq!(answers[&k].send, send, "k={k}");
+            assert_eq!(answers[&k].retransmit, Slots::new(k - 1, k - 1), "k={k}");
+        }
+        // Next round: one survivor, n = 1. The restore piece (17, 1, 4)
+        // grows by m = min(⌈3/1⌉, 15) = 3 on its acknowledgment: request 18
+        // sends 19..=22, newCwnd packets one round trip after the loss
+        // (Reno's slow start from one packet would send 19, 20).
+        received.insert(18);
+        let blocks = ranges(&received);
+        let view = LossView::new(List::Items(&blocks), PacketNumber(10));
+        let survivor = next_trickle(&answers[&15], 18);
+        let next = step(&cfg, &survivor, &view).unwrap();
+        assert_eq!(
+            next.piece,
+            Piece {
+                base: 17,
+                start_cwnd: 1,
+                ssthresh: 4,
+                restore: true,
+            }
+        );
+        assert_eq!(
+            (next.floor, next.send, next.retransmit),
+            (18, Slots::new(19, 22), None)
+        );
+        // Request 19 carries the restore piece (flag RESTORE): w(18) = 4 =
+        // newCwnd, congestion avoidance, so it sends one slot, 23.
+        received.insert(19);
+        let blocks = ranges(&received);
+        let view = LossView::new(List::Items(&blocks), PacketNumber(18));
+        let after = step(&cfg, &next_trickle(&next, 19), &view).unwrap();
+        assert_eq!(after.send, Slots::new(23, 23));
+        assert_eq!(after.piece, next.piece);
     }
 
     #[test]
@@ -628,6 +746,7 @@ mod tests {
                 base: 17,
                 start_cwnd: 10,
                 ssthresh: 4,
+                restore: false,
             },
             floor: 10,
             recovering: Some(10),
@@ -652,6 +771,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let cfg = CcConfig::default();
         let received: BTreeSet<u32> = (1..=9).chain(11..=15).chain([17]).collect();
@@ -678,6 +798,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let received: BTreeSet<u32> = (1..=9).chain([30]).collect();
         let blocks = ranges(&received);
@@ -701,6 +822,7 @@ mod tests {
             base: 5,
             start_cwnd: 8,
             ssthresh: 8,
+            restore: false,
         };
         let received: BTreeSet<u32> = (1..=9).chain(11..=12).collect();
         let blocks = ranges(&received);
@@ -721,7 +843,8 @@ mod tests {
             Piece {
                 base: 0,
                 start_cwnd: 1,
-                ssthresh: 4
+                ssthresh: 4,
+                restore: false,
             }
         );
         assert_eq!(p.send, Slots { first: 1, last: 1 });
@@ -742,6 +865,54 @@ mod tests {
         assert!(rounds.iter().flatten().any(|&x| x > 20), "{rounds:?}");
     }
 
+    /// Congestion avoidance at 24 packets, then two of every three slots
+    /// of one round lost (slots 50..=75, sent at w = 26).
+    fn heavy_loss(iw: u32) -> (CcConfig, BTreeSet<u32>) {
+        let cfg = CcConfig {
+            initial_cwnd: iw,
+            initial_ssthresh: iw,
+            ..CcConfig::default()
+        };
+        // The round that starts at slot iw + (iw + 1) + 1.
+        let from = 2 * iw + 2;
+        let w = iw + 2;
+        let lost = (from..from + w).filter(|x| (x - from) % 3 < 2).collect();
+        (cfg, lost)
+    }
+
+    #[test]
+    fn more_than_half_a_window_lost_restores_new_cwnd_in_a_round_trip() {
+        // w = 26, 18 of 26 slots lost: newCwnd = 13. The retransmissions
+        // take all the recovery round's sends but the one survivor it
+        // always sends (16 retransmissions, one new slot; the last two
+        // lost slots, 74 and 75, have no request after them in the round,
+        // so the survivor's request retransmits them). That request runs
+        // the restore piece (75, 1, 13): m = min(12, 15) = 12, so the next
+        // round carries newCwnd = 13 new packets (Reno's slow start from
+        // one survivor would send 2, 4, 8, 13), and congestion avoidance
+        // goes on from there. No request sends more than the burst limit
+        // (the closed loop checks it).
+        let (cfg, lost) = heavy_loss(24);
+        assert_eq!(lost.len(), 18);
+        let (rounds, retx) = closed_loop(&cfg, 9, &lost, true);
+        let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [24, 25, 26, 1, 13, 14, 15, 16, 17], "{rounds:?}");
+        assert_eq!(retx, [0, 0, 0, 16, 2, 0, 0, 0, 0]);
+        assert_eq!(rounds[4], (77..=89).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_restore_adds_at_most_one_burst_then_slow_starts() {
+        // w = 102, 68 of 102 slots lost: newCwnd = 51, one survivor. Its
+        // request may add at most burst_limit − 1 = 15 packets (m = 15, one
+        // burst), then slow start takes the window to 51: 16, 32, 51.
+        let (cfg, lost) = heavy_loss(100);
+        let (rounds, retx) = closed_loop(&cfg, 9, &lost, true);
+        let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 101, 102, 1, 16, 32, 51, 52, 53], "{rounds:?}");
+        assert_eq!(retx[3..], [68, 0, 0, 0, 0, 0]);
+    }
+
     proptest::proptest! {
         /// Whatever responses are lost, no slot is ever sent as new data
         /// twice and none is skipped (the closed loop asserts both).
@@ -752,6 +923,19 @@ mod tests {
             lost in proptest::collection::btree_set(3u32..400, 0..12),
         ) {
             let cfg = CcConfig { initial_cwnd: iw, initial_ssthresh: ssthresh, burst_limit: 64, ..CcConfig::default() };
+            run_rounds_checked(&cfg, 40, &lost, true);
+        }
+
+        /// The same with large windows, many losses and small burst limits,
+        /// so that restore pieces with bounded boosts follow recoveries.
+        #[test]
+        fn heavy_losses_never_duplicate_or_skip_slots(
+            iw in 1u32..60,
+            ssthresh in 2u32..120,
+            burst in 2u32..24,
+            lost in proptest::collection::btree_set(3u32..600, 0..80),
+        ) {
+            let cfg = CcConfig { initial_cwnd: iw, initial_ssthresh: ssthresh, burst_limit: burst, ..CcConfig::default() };
             run_rounds_checked(&cfg, 40, &lost, true);
         }
     }

@@ -71,6 +71,12 @@ pub mod mode {
     pub const RECOVERING: u8 = 2;
 }
 
+/// Continuation flags (docs/protocol.md §5, `flags`).
+pub mod flag {
+    /// The piece is a restore piece ([`crate::cc::Piece::restore`], §14.2).
+    pub const RESTORE: u8 = 1;
+}
+
 /// What a continuation says about its trickle (the inverse of how the
 /// server writes plans into continuations).
 pub fn trickle_of(c: &Continuation) -> Trickle {
@@ -81,6 +87,7 @@ pub fn trickle_of(c: &Continuation) -> Trickle {
             base: c.base.0,
             start_cwnd: c.start_cwnd,
             ssthresh: c.ssthresh,
+            restore: c.flags & flag::RESTORE != 0,
         },
         floor: c.sack_floor.0,
         recovering,
@@ -872,6 +879,7 @@ impl Server {
             ssthresh: piece.ssthresh,
             sack_floor: PacketNumber(floor),
             timestamp: now.wire_millis(),
+            flags: if piece.restore { flag::RESTORE } else { 0 },
             ..Continuation::default()
         };
         c.geometry.apply(&mut cont);
