@@ -7,4 +7,6 @@ pub mod step;
 
 pub use cwnd::Piece;
 pub use loss::LossView;
-pub use step::{CcConfig, Plan, Slots, StepError, TimeoutPlan, Trickle, answer_syn, step, timeout};
+pub use step::{
+    CcConfig, Plan, Slots, StepError, TimeoutPlan, Trickle, answer_syn, restart, step, timeout,
+};

@@ -376,6 +376,36 @@ pub fn timeout(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>) -> TimeoutPlan 
     }
 }
 
+/// Restart after a lost retransmission in a loss episode whose window
+/// reduction the trickle already carries (`reduced`: a survivor, a
+/// retransmission or a restore piece of that episode): like a timeout (new
+/// incarnation from slot 1) but with ssthresh the episode's `newCwnd`
+/// instead of half of it, a first window of one burst (at most `newCwnd`)
+/// instead of one packet, and slow start from there. SACK TCP retransmits a lost
+/// retransmission again in the same recovery without reducing its window
+/// a second time; a stateless server cannot resend it from the old round,
+/// so it restarts, but keeps the reduction at one per episode. Without
+/// `reduced` this is [`timeout`].
+pub fn restart(cfg: &CcConfig, t: &Trickle, loss: &LossView<'_>, reduced: bool) -> TimeoutPlan {
+    let plan = timeout(cfg, t, loss);
+    if !reduced {
+        return plan;
+    }
+    let ssthresh = t.piece.ssthresh.clamp(2, cfg.max_cwnd.max(2));
+    let piece = Piece {
+        base: 0,
+        start_cwnd: cfg.burst_limit.clamp(1, ssthresh),
+        ssthresh,
+        restore: true,
+    };
+    let n = cfg.cwnd(&piece, 0).min(cfg.burst_limit.max(1));
+    TimeoutPlan {
+        piece,
+        send: Slots { first: 1, last: n },
+        ..plan
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,6 +758,49 @@ mod tests {
         let after = step(&cfg, &next_trickle(&next, 19), &view).unwrap();
         assert_eq!(after.send, Slots::new(23, 23));
         assert_eq!(after.piece, next.piece);
+    }
+
+    #[test]
+    fn a_restart_after_a_lost_retransmission_keeps_one_reduction() {
+        let cfg = CcConfig::default();
+        let blocks = [SackBlock {
+            start: PacketNumber(20),
+            end: PacketNumber(30),
+            proof: 0,
+        }];
+        let view = LossView::new(List::Items(&blocks), PacketNumber(20));
+        let survivor = Trickle {
+            k: 30,
+            piece: Piece {
+                base: 25,
+                start_cwnd: 22,
+                ssthresh: 40,
+                restore: true,
+            },
+            floor: 20,
+            recovering: None,
+        };
+        let fast = restart(&cfg, &survivor, &view, true);
+        assert_eq!(fast.piece.ssthresh, 40);
+        assert_eq!(fast.piece.start_cwnd, cfg.burst_limit);
+        assert_eq!(fast.send, Slots::new(1, cfg.burst_limit).unwrap());
+        // Not yet reduced in this episode: exactly a timeout (ssthresh
+        // halved from the window, one packet).
+        let slow = restart(&cfg, &survivor, &view, false);
+        assert_eq!(slow, timeout(&cfg, &survivor, &view));
+        assert_eq!(slow.send, Slots::new(1, 1).unwrap());
+        // A small episode window bounds the first burst.
+        let small = Trickle {
+            piece: Piece {
+                ssthresh: 5,
+                ..survivor.piece
+            },
+            ..survivor
+        };
+        assert_eq!(
+            restart(&cfg, &small, &view, true).send,
+            Slots::new(1, 5).unwrap()
+        );
     }
 
     #[test]

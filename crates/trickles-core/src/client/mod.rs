@@ -302,7 +302,7 @@ impl Client {
         self.attempt = self.attempt.saturating_add(1);
         match self.latest {
             None => self.send_syn(now, tx),
-            Some(c) => self.send_timeout(now, &c, tx),
+            Some(c) => self.send_timeout(now, &c, false, tx),
         }
     }
 
@@ -447,7 +447,7 @@ impl Client {
             // Restart at once instead of idling until the RTO (docs/protocol.md
             // §14.3): the hole would otherwise only be filled by the timer.
             self.stats.lost_retransmissions += 1;
-            self.send_timeout(now, r.continuation, tx);
+            self.send_timeout(now, r.continuation, true, tx);
             return;
         }
         // After a timeout request the old incarnation's trickles end here,
@@ -471,15 +471,22 @@ impl Client {
     /// than a quarter of the smoothed RTT, the reordering allowance) has
     /// not. Packets leave the server in request order, so that
     /// retransmission (or the request asking for it) is lost, and only a
-    /// timeout restart can fill its hole.
+    /// timeout restart can fill its hole; the restart waits until every
+    /// other retransmission asked for has arrived or is overdue too.
     fn retransmission_lost(&self, at: Instant) -> bool {
         if self.timeout_pending || self.output.is_none() {
             return false;
         }
         let allowance = self.rtt.srtt().map_or(0, |s| s / 4).max(1_000);
-        self.retx_expected
+        // Restart only once no other retransmission of the round is still
+        // on its way: a restart abandons the round, and its holes would
+        // have to be sent again.
+        let overdue = self
+            .retx_expected
             .values()
-            .any(|&x| x.plus_micros(allowance) < at)
+            .filter(|&&x| x.plus_micros(allowance) < at)
+            .count();
+        overdue > 0 && overdue == self.retx_expected.len()
     }
 
     /// Store stream bytes at `offset`; true if any were new.
@@ -659,7 +666,15 @@ impl Client {
         p
     }
 
-    fn send_timeout(&mut self, now: Instant, bytes: &ContinuationBytes, tx: &mut dyn FnMut(&[u8])) {
+    /// A TIMEOUT_REQUEST; `lost_retransmission` when the client detected one
+    /// rather than its timer expiring.
+    fn send_timeout(
+        &mut self,
+        now: Instant,
+        bytes: &ContinuationBytes,
+        lost_retransmission: bool,
+        tx: &mut dyn FnMut(&[u8]),
+    ) {
         let Some(uc) = self.output.clone().or_else(|| self.input_cont.clone()) else {
             return;
         };
@@ -684,7 +699,14 @@ impl Client {
                 },
                 self.resume_point(),
             ),
-            Flags::with_attempt(self.attempt.saturating_sub(1)),
+            Flags(
+                Flags::with_attempt(self.attempt.saturating_sub(1)).0
+                    | if lost_retransmission {
+                        Flags::LOST_RETRANSMISSION.0
+                    } else {
+                        0
+                    },
+            ),
         );
         if self.emit(&p, tcp_flags::ACK, tx) {
             self.stats.timeouts += 1;

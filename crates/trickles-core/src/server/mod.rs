@@ -591,7 +591,14 @@ impl Server {
                 self.verify_proof(&cont, &r)?;
                 let trickle = trickle_of(&cont);
                 let loss = LossView::new(r.sack.original, cont.sack_floor);
-                let plan = cc::timeout(&self.cfg.cc, &trickle, &loss);
+                // A lost retransmission in an episode the continuation
+                // already carries the reduction of: restart without a second
+                // one (protocol.md §14.3).
+                let reduced = f.trickles.flags.contains(Flags::LOST_RETRANSMISSION)
+                    && (cont.mode == mode::RECOVERING
+                        || cont.mode == mode::TERMINAL
+                        || trickle.piece.restore);
+                let plan = cc::restart(&self.cfg.cc, &trickle, &loss, reduced);
                 core.conn = cont.conn_id;
                 core.timeout = true;
                 core.incarnation = new_incarnation(&cont);

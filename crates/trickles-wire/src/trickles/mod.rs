@@ -120,6 +120,11 @@ impl Flags {
     /// TIMEOUT_REQUEST only: the retry number of this timeout request
     /// (0–15) in bits 8–11 (docs/protocol.md §3, §14).
     pub const ATTEMPT_MASK: Flags = Flags(0x0f00);
+    /// TIMEOUT_REQUEST only: the client detected a lost retransmission
+    /// (not a timer expiry); the server restarts without a second window
+    /// reduction when the continuation shows the loss episode was already
+    /// answered by one (docs/protocol.md §14.3).
+    pub const LOST_RETRANSMISSION: Flags = Flags(0x0004);
 
     /// True if all bits of `other` are set.
     pub const fn contains(self, other: Flags) -> bool {
@@ -261,7 +266,7 @@ impl Body<'_> {
     fn allowed_flags(&self) -> Flags {
         match self {
             Body::Response(_) | Body::Skip(..) => Flags::RETX,
-            Body::TimeoutRequest(..) => Flags::ATTEMPT_MASK,
+            Body::TimeoutRequest(..) => Flags(Flags::ATTEMPT_MASK.0 | Flags::LOST_RETRANSMISSION.0),
             Body::Request(_) => Flags::PREVIOUS,
             _ => Flags(0),
         }
