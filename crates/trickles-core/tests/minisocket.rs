@@ -54,28 +54,17 @@ fn stream(offset: u64, len: u64) -> Vec<u8> {
 /// output continuation, everything is answered with `send`.
 fn answer(server: &mut Server, now: Instant, mut msk: Minisocket<'_>, tx: &mut Vec<Vec<u8>>) {
     match msk.kind() {
-        EventKind::Close => {}
-        EventKind::Open => {
-            msk.set_output(UcontSpec::output(0, LEN, b"object").unwrap());
-            let data: Vec<u8> = msk
-                .segments()
-                .flat_map(|s| stream(s.offset, s.len))
-                .collect();
-            server
-                .send(now, msk, &data, &mut |f| tx.push(f.to_vec()))
-                .unwrap();
-        }
-        EventKind::Request => {
-            assert_eq!(msk.output().unwrap().app_data(), b"object");
-            let data: Vec<u8> = msk
-                .segments()
-                .flat_map(|s| stream(s.offset, s.len))
-                .collect();
-            server
-                .send(now, msk, &data, &mut |f| tx.push(f.to_vec()))
-                .unwrap();
-        }
+        EventKind::Close => return,
+        EventKind::Open => msk.set_output(UcontSpec::output(0, LEN, b"object").unwrap()),
+        EventKind::Request => assert_eq!(msk.output().unwrap().app_data(), b"object"),
     }
+    let data: Vec<u8> = msk
+        .segments()
+        .flat_map(|s| stream(s.offset, s.len))
+        .collect();
+    server
+        .send(now, msk, &data, &mut |f| tx.push(f.to_vec()))
+        .unwrap();
 }
 
 fn syn() -> (Client, Vec<u8>) {

@@ -149,14 +149,7 @@ impl<A: Application> StreamServer<A> {
                     self.server.refuse(msk);
                     return;
                 };
-                let data = out.app_data();
-                let app = &mut self.app;
-                let _ = self.server.send_with(
-                    now,
-                    msk,
-                    &mut |seg, buf| app.fill(data, seg.offset, buf),
-                    tx,
-                );
+                self.send_stream(now, msk, out.app_data(), tx);
                 return;
             }
         };
@@ -168,13 +161,7 @@ impl<A: Application> StreamServer<A> {
                     return;
                 };
                 msk.set_output(spec);
-                let app = &mut self.app;
-                let _ = self.server.send_with(
-                    now,
-                    msk,
-                    &mut |seg, buf| app.fill(data, seg.offset, buf),
-                    tx,
-                );
+                self.send_stream(now, msk, data, tx);
             }
             Ok(Opened::NeedInput {
                 consumed,
@@ -187,5 +174,26 @@ impl<A: Application> StreamServer<A> {
             },
             Err(AppRefusal) => self.server.refuse(msk),
         }
+    }
+}
+
+impl<A: Application> StreamServer<A> {
+    /// Answer `msk` with the bytes the application regenerates from the
+    /// stream described by `app_data`, written straight into each frame. A
+    /// failure is counted by the engine (`send_errors`).
+    fn send_stream(
+        &mut self,
+        now: Instant,
+        msk: Minisocket<'_>,
+        app_data: &[u8],
+        tx: &mut dyn FnMut(&[u8]),
+    ) {
+        let app = &mut self.app;
+        let _ = self.server.send_with(
+            now,
+            msk,
+            &mut |seg, buf| app.fill(app_data, seg.offset, buf),
+            tx,
+        );
     }
 }
