@@ -92,6 +92,13 @@ struct ClientsArgs {
     /// Bottleneck rate in Mbit/s.
     #[arg(long, default_value_t = 100.0, value_parser = positive)]
     rate: f64,
+    #[command(flatten)]
+    run: FetchRunArgs,
+}
+
+/// What the object-fetching scenarios (`clients`, `balance`) share.
+#[derive(Debug, clap::Args)]
+struct FetchRunArgs {
     /// Base round-trip time in ms.
     #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
     rtt: f64,
@@ -152,21 +159,8 @@ struct BalanceArgs {
     /// testbed), or one link shared by all replicas towards the clients.
     #[arg(long, value_enum, default_value_t = BottleneckArg::Replica)]
     bottleneck: BottleneckArg,
-    /// Base round-trip time in ms.
-    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
-    rtt: f64,
-    /// Simulated seconds.
-    #[arg(long, default_value_t = 10.0, value_parser = positive)]
-    seconds: f64,
-    /// Clients start at seeded random instants within this many ms.
-    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
-    stagger_ms: f64,
-    /// Seed of the run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Print one JSON object (the default output is the same object).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: FetchRunArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -186,11 +180,11 @@ fn clients(a: &ClientsArgs) -> io::Result<(serde_json::Value, bool)> {
         clients: usize::from(a.clients),
         object_bytes: a.object_bytes,
         rate_bps: mbit(a.rate),
-        rtt: ms(a.rtt)?,
-        duration: ms(a.seconds * 1e3)?,
-        stagger: ms(a.stagger_ms)?,
+        rtt: ms(a.run.rtt)?,
+        duration: ms(a.run.seconds * 1e3)?,
+        stagger: ms(a.run.stagger_ms)?,
     };
-    let r = trickles_sim::clients::run(&cfg, a.seed);
+    let r = trickles_sim::clients::run(&cfg, a.run.seed);
     let ok = r.bytes_ok && r.reno_bytes_ok;
     Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
 }
@@ -219,11 +213,11 @@ fn balance(a: &BalanceArgs) -> io::Result<(serde_json::Value, bool)> {
             BottleneckArg::Replica => trickles_sim::balance::Bottleneck::Replica,
             BottleneckArg::Shared => trickles_sim::balance::Bottleneck::Shared,
         },
-        rtt: ms(a.rtt)?,
-        duration: ms(a.seconds * 1e3)?,
-        stagger: ms(a.stagger_ms)?,
+        rtt: ms(a.run.rtt)?,
+        duration: ms(a.run.seconds * 1e3)?,
+        stagger: ms(a.run.stagger_ms)?,
     };
-    let r = trickles_sim::balance::run(&cfg, a.seed);
+    let r = trickles_sim::balance::run(&cfg, a.run.seed);
     let ok = r.bytes_ok;
     Ok((serde_json::to_value(&r).map_err(io::Error::other)?, ok))
 }
@@ -556,7 +550,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Clients(a) => {
-            let _ = a.json;
+            let _ = a.run.json;
             report(clients(&a))
         }
         Command::Failover(a) => {
@@ -564,7 +558,7 @@ fn main() -> ExitCode {
             report(failover(&a))
         }
         Command::Balance(a) => {
-            let _ = a.json;
+            let _ = a.run.json;
             report(balance(&a))
         }
         Command::Figures(a) => {
