@@ -34,6 +34,18 @@ pub struct FriendlinessResult {
     pub jain_index: f64,
     /// Trickles goodput over the fair share.
     pub trickles_share: f64,
+    /// Loss events of each flow: Trickles' retransmitted slots and restarts
+    /// (timer timeouts and lost-retransmission restarts), and each Reno
+    /// sender's fast recoveries, retransmitted segments and timeouts.
+    pub trickles_retransmitted: u64,
+    /// Trickles restarts (timer timeouts plus lost-retransmission ones).
+    pub trickles_restarts: u64,
+    /// Reno fast recoveries per flow.
+    pub reno_recoveries: Vec<u64>,
+    /// Reno retransmitted segments per flow.
+    pub reno_retransmitted: Vec<u64>,
+    /// Reno timeouts per flow.
+    pub reno_timeouts: Vec<u64>,
 }
 
 /// Jain's fairness index of `x`.
@@ -121,6 +133,17 @@ pub fn run_with(
         fair_share_mbps,
         jain_index: jain(&all),
         trickles_share: trickles_mbps / fair_share_mbps,
+        trickles_retransmitted: trickles.server_stats().slots_retransmitted,
+        trickles_restarts: trickles.client.client.stats().timeouts,
+        reno_recoveries: reno
+            .iter()
+            .map(|(s, _)| s.stats().fast_retransmits)
+            .collect(),
+        reno_retransmitted: reno
+            .iter()
+            .map(|(s, _)| s.stats().retransmitted_segments)
+            .collect(),
+        reno_timeouts: reno.iter().map(|(s, _)| s.stats().timeouts).collect(),
     }
 }
 
