@@ -40,6 +40,8 @@ pub struct FriendlinessResult {
     pub trickles_retransmitted: u64,
     /// Trickles restarts (timer timeouts plus lost-retransmission ones).
     pub trickles_restarts: u64,
+    /// Trickles fast recoveries (loss episodes).
+    pub trickles_recoveries: u64,
     /// Reno fast recoveries per flow.
     pub reno_recoveries: Vec<u64>,
     /// Reno retransmitted segments per flow.
@@ -135,6 +137,7 @@ pub fn run_with(
         trickles_share: trickles_mbps / fair_share_mbps,
         trickles_retransmitted: trickles.server_stats().slots_retransmitted,
         trickles_restarts: trickles.client.client.stats().timeouts,
+        trickles_recoveries: trickles.server_stats().recoveries,
         reno_recoveries: reno
             .iter()
             .map(|(s, _)| s.stats().fast_retransmits)

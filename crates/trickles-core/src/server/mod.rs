@@ -703,6 +703,11 @@ impl Server {
         core.fresh = plan.send;
         core.fresh_floor = plan.floor;
         core.retx = plan.retransmit;
+        // The request that retransmits the round's first loss opens a loss
+        // episode (one per recovery round).
+        if plan.recovery && plan.retransmit.is_some_and(|r| r.first == plan.floor) {
+            self.stats.recoveries += 1;
+        }
         core.retx_piece = plan.piece;
         core.retx_floor = plan.floor;
         self.stats.requests += 1;

@@ -92,6 +92,9 @@ pub struct ServerStats {
     pub requests: u64,
     /// Timeout requests answered.
     pub timeouts: u64,
+    /// Loss episodes entered (fast recoveries: requests that retransmit a
+    /// round's first loss).
+    pub recoveries: u64,
     /// Slots sent as new data.
     pub slots_sent: u64,
     /// Slots retransmitted.
