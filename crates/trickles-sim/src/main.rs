@@ -580,20 +580,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Attack(a) => match attack(&a) {
-            Ok((out, ok)) => {
-                let _ = a.json;
-                println!("{out}");
-                if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => {
-                eprintln!("trickles-sim: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Attack(a) => {
+            let _ = a.json;
+            report(attack(&a))
+        }
     }
 }

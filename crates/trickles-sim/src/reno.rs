@@ -600,6 +600,20 @@ impl RenoSender {
         );
     }
 
+    /// One new ACK outside recovery (RFC 5681, counted in packets): slow
+    /// start adds one segment, congestion avoidance one per window of ACKs.
+    fn grow_window(&mut self) {
+        if self.cwnd < self.ssthresh {
+            self.cwnd = self.cwnd.saturating_add(1);
+        } else {
+            self.ack_count += 1;
+            if self.ack_count >= self.cwnd {
+                self.cwnd = self.cwnd.saturating_add(1);
+                self.ack_count = 0;
+            }
+        }
+    }
+
     fn back_off(&mut self) {
         let max = duration_nanos(self.cfg.max_rto);
         self.rto = self.rto.saturating_mul(2).min(max.max(1));
@@ -843,14 +857,8 @@ impl RenoSender {
                     self.in_recovery = false;
                     self.ack_count = 0;
                 }
-            } else if self.cwnd < self.ssthresh {
-                self.cwnd = self.cwnd.saturating_add(1);
             } else {
-                self.ack_count += 1;
-                if self.ack_count >= self.cwnd {
-                    self.cwnd = self.cwnd.saturating_add(1);
-                    self.ack_count = 0;
-                }
+                self.grow_window();
             }
             if self.in_loss && self.una >= self.recovery_point {
                 self.in_loss = false;
@@ -929,14 +937,8 @@ impl RenoSender {
                 self.cwnd = self.ssthresh;
                 self.in_recovery = false;
                 self.ack_count = 0;
-            } else if self.cwnd < self.ssthresh {
-                self.cwnd = self.cwnd.saturating_add(1);
             } else {
-                self.ack_count += 1;
-                if self.ack_count >= self.cwnd {
-                    self.cwnd = self.cwnd.saturating_add(1);
-                    self.ack_count = 0;
-                }
+                self.grow_window();
             }
             self.dupacks = 0;
             self.deadline =
