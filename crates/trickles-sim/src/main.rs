@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One bulk transfer server → client over a dumbbell bottleneck, run
-    /// with the Reno reference (and Trickles, once its endpoints exist).
+    /// with Trickles and with the Reno reference on the same seeded path.
     Transfer(TransferArgs),
     /// A Trickles transfer while the client side also sends forged, stolen,
     /// replayed and loss-hiding requests; prints bytes_ok, forged_accepted
