@@ -93,6 +93,7 @@ fn demo(args: &[String]) -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
+    ensure_system_packages()?;
     let mut totals = (0u64, 0u64);
     let mut c = cargo();
     c.args(["test", "--workspace", "--doc"]);
@@ -103,6 +104,62 @@ fn test() -> Result<(), String> {
     // One closing line for the whole suite (doc tests and every target).
     println!("tests: {} passed, {} failed", totals.0, totals.1);
     doc.and(all)
+}
+
+/// System packages the datapath tests need: (command or file that shows
+/// it is installed, Debian package).
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[
+    ("clang", "clang"),
+    ("/usr/include/bpf/bpf_helpers.h", "libbpf-dev"),
+    ("ip", "iproute2"),
+];
+
+/// Install the packages of [`SYSTEM_PACKAGES`] that are missing (as root,
+/// with apt-get, saying so), or say what to install.
+fn ensure_system_packages() -> Result<(), String> {
+    let present = |probe: &str| {
+        if probe.starts_with('/') {
+            Path::new(probe).exists()
+        } else {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {probe}")])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }
+    };
+    let missing: Vec<&str> = SYSTEM_PACKAGES
+        .iter()
+        .filter(|(probe, _)| !present(probe))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !is_root || !present("apt-get") {
+        return Err(format!(
+            "the XDP datapath tests need these packages: {} (Debian: apt-get install {})",
+            missing.join(", "),
+            missing.join(" ")
+        ));
+    }
+    eprintln!(
+        "xtask: installing {} (needed to build and test the XDP program)",
+        missing.join(" ")
+    );
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-q"]);
+    run(update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(install)
 }
 
 /// Run a `cargo test` command, echo its output, and add up the counts of
