@@ -112,6 +112,7 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("clang", "clang"),
     ("/usr/include/bpf/bpf_helpers.h", "libbpf-dev"),
     ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
 ];
 
 /// Install the packages of [`SYSTEM_PACKAGES`] that are missing (as root,

@@ -10,6 +10,7 @@ pub mod client;
 pub mod crypto;
 pub mod geometry;
 pub mod server;
+pub mod synthetic;
 pub mod time;
 
 pub use time::Instant;

@@ -234,59 +234,7 @@ pub fn push_sack_option(out: &mut Vec<u8>, blocks: &[(u32, u32)]) {
     }
 }
 
-/// SplitMix64 finalizer (a bijective 64-bit mixer; also used to derive
-/// per-connection values from a run's seed).
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn word(seed: u64, index: u64) -> [u8; 8] {
-    mix(seed ^ mix(index)).to_le_bytes()
-}
-
-/// Byte `offset` of the deterministic application stream of `seed`: what a
-/// sender transmits and a receiver checks, so corruption, misplacement or
-/// duplication of payload bytes is detected.
-pub fn stream_byte(seed: u64, offset: u64) -> u8 {
-    word(seed, offset / 8)[(offset % 8) as usize]
-}
-
-/// Fill `buf` with the stream bytes starting at `offset`.
-pub fn fill_stream(seed: u64, offset: u64, buf: &mut [u8]) {
-    let mut off = offset;
-    let mut i = 0;
-    while i < buf.len() {
-        let w = word(seed, off / 8);
-        let start = (off % 8) as usize;
-        let n = (8 - start).min(buf.len() - i);
-        buf[i..i + n].copy_from_slice(&w[start..start + n]);
-        i += n;
-        off += n as u64;
-    }
-}
-
-/// Number of bytes of `buf` that differ from the stream at `offset`.
-pub fn stream_mismatches(seed: u64, offset: u64, buf: &[u8]) -> u64 {
-    let mut off = offset;
-    let mut bad = 0;
-    let mut i = 0;
-    while i < buf.len() {
-        let w = word(seed, off / 8);
-        let start = (off % 8) as usize;
-        let n = (8 - start).min(buf.len() - i);
-        bad += buf[i..i + n]
-            .iter()
-            .zip(&w[start..start + n])
-            .filter(|(a, b)| a != b)
-            .count() as u64;
-        i += n;
-        off += n as u64;
-    }
-    bad
-}
+pub use trickles_core::synthetic::{fill_stream, mix, stream_byte, stream_mismatches};
 
 #[cfg(test)]
 mod tests {

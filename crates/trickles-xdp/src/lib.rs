@@ -4,6 +4,15 @@
 //!   `build.rs`) with aya, attaches it to an interface, fills its maps and
 //!   reads its counters; runs it on crafted frames with
 //!   `BPF_PROG_TEST_RUN`.
+//! - [`socket`], [`umem`], [`ring`]: AF_XDP sockets over `libc` (UMEM,
+//!   fill/completion/RX/TX rings, copy/zero-copy detection, wakeups), the
+//!   ring logic testable in memory.
+//! - [`worker`]: one socket, one engine, one loop ([`FrameHandler`] is
+//!   the sans-IO shape of the engines).
+//! - [`neighbour`]: interface index and MAC, ARP through the kernel.
+//! - [`rawrate`]: the raw AF_XDP frame rate of a veth pair.
+//! - [`netns`]: two namespaces joined by a veth pair, for tests, benchmarks
+//!   and the demo.
 //! - [`shared`]: the constants the program and user space share
 //!   (`bpf/trickles_shared.h`), checked against the header by a test.
 //!
@@ -11,11 +20,21 @@
 //! [`trickles_wire::classify::classify`]. This is the only crate of the
 //! workspace with `unsafe`, and every block carries a `// SAFETY:` note.
 
+pub mod neighbour;
+pub mod netns;
 pub mod program;
+pub mod rawrate;
+pub mod ring;
 pub mod shared;
+pub mod socket;
+pub mod umem;
+pub mod worker;
 
 pub use program::{ProgramError, SteeringProgram, XdpMode};
 pub use shared::{Stat, Stats};
+pub use socket::{BindMode, Desc, ModeRequest, RingSizes, SocketConfig, XdpSocket};
+pub use umem::{FramePool, Umem, UmemConfig};
+pub use worker::{DropFault, FrameHandler, Worker, WorkerConfig, WorkerStats};
 
 /// True if the process runs as root (the XDP program, AF_XDP sockets and
 /// network namespaces need it; tests that need it skip, with a log line,

@@ -155,7 +155,7 @@ impl SteeringProgram {
 
     /// Deliver frames steered on receive queue `queue` to the AF_XDP
     /// socket `socket`.
-    pub fn bind_socket(&mut self, queue: u32, socket: impl AsRawFd) -> Result<(), ProgramError> {
+    pub fn bind_socket(&mut self, queue: u32, socket: &impl AsRawFd) -> Result<(), ProgramError> {
         if queue >= shared::MAX_QUEUES {
             return Err(ProgramError::QueueOutOfRange(queue));
         }
@@ -164,7 +164,7 @@ impl SteeringProgram {
             .map_mut(shared::XSKS_MAP)
             .ok_or(ProgramError::Missing(shared::XSKS_MAP))?;
         let mut xsks = XskMap::try_from(map)?;
-        xsks.set(queue, socket, 0)?;
+        xsks.set(queue, socket.as_raw_fd(), 0)?;
         Ok(())
     }
 

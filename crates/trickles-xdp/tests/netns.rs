@@ -1,0 +1,334 @@
+//! The datapath end to end, between two network namespaces joined by a
+//! veth pair (issue 4): a Trickles client on AF_XDP in namespace `a`, a
+//! Trickles server on AF_XDP in namespace `b`, each behind its own XDP
+//! program, neighbour addresses resolved through the kernel.
+//!
+//! Needs root; skips with a message otherwise. Each test makes its own
+//! pair (removed on drop, and by `cargo xtask netns-test` if the process
+//! dies); the tests take turns, since they measure rates on two cores.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant as WallInstant};
+
+use trickles_core::Instant;
+use trickles_core::client::{Client, ClientConfig, Endpoints};
+use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
+use trickles_core::server::{ServerConfig, StreamServer};
+use trickles_core::synthetic::{StreamApp, stream_mismatches, stream_request};
+use trickles_wire::KeyEpoch;
+use trickles_xdp::netns::{End, NetnsPair};
+use trickles_xdp::rawrate::{self, open_datapath};
+use trickles_xdp::{DropFault, UmemConfig, Worker, WorkerConfig, WorkerStats, neighbour};
+
+const SERVER_PORT: u16 = 80;
+const CLIENT_PORT: u16 = 40000;
+const SEED: u64 = 42;
+const MB_100: u64 = 100_000_000;
+
+/// One test at a time: they measure rates and share two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn now(epoch: WallInstant) -> Instant {
+    Instant(epoch.elapsed().as_micros() as u64)
+}
+
+fn server_engine() -> StreamServer<StreamApp> {
+    StreamServer::new(
+        ServerConfig {
+            port: SERVER_PORT,
+            ..ServerConfig::default()
+        },
+        KeyRing::new(ServerKeys::from_master(
+            KeyEpoch(1),
+            &MasterKey::new(*b"trickles-test-k1"),
+        )),
+        KeyRing::new(AppKey::from_master(
+            KeyEpoch(1),
+            &MasterKey::new(*b"trickles-test-a1"),
+        )),
+        StreamApp,
+    )
+}
+
+#[derive(Debug)]
+struct Transfer {
+    elapsed: Duration,
+    intact: bool,
+    client: WorkerStats,
+    server: WorkerStats,
+    client_engine: String,
+}
+
+impl Transfer {
+    fn goodput_bps(&self, size: u64) -> f64 {
+        size as f64 * 8.0 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Download `size` bytes from a server in `pair.b` to a client in
+/// `pair.a`, with `fault` dropping received frames on both sides. Gives
+/// up after two minutes (reported as not intact).
+fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server_end = pair.b.clone();
+    let stop_server = stop.clone();
+    let server = pair
+        .b
+        .run(move || {
+            let (_prog, socket) =
+                open_datapath(&server_end, SERVER_PORT, UmemConfig::default(), 0).unwrap();
+            let config = WorkerConfig {
+                fault,
+                ..WorkerConfig::default()
+            };
+            let mut w = Worker::new(socket, server_engine(), config);
+            ready_tx.send(()).unwrap();
+            let epoch = WallInstant::now();
+            while !stop_server.load(Ordering::Relaxed) {
+                if w.poll(now(epoch)).unwrap() == 0 {
+                    w.wait(now(epoch), 1).unwrap();
+                }
+            }
+            w.stats()
+        })
+        .unwrap();
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let (a, b) = (pair.a.clone(), pair.b.clone());
+    let client = pair
+        .a
+        .run(move || {
+            let (_prog, socket) = open_datapath(&a, CLIENT_PORT, UmemConfig::default(), 0).unwrap();
+            let ends = Endpoints {
+                local_mac: neighbour::mac_address(&a.ifname).unwrap(),
+                remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))
+                    .unwrap(),
+                local: IpAddr::V4(a.addr),
+                local_port: CLIENT_PORT,
+                remote: IpAddr::V4(b.addr),
+                remote_port: SERVER_PORT,
+            };
+            let engine = Client::new(
+                ClientConfig::default(),
+                ends,
+                7,
+                &stream_request(size, SEED),
+            );
+            let config = WorkerConfig {
+                fault: fault.map(|f| DropFault {
+                    seed: f.seed ^ 1,
+                    ..f
+                }),
+                ..WorkerConfig::default()
+            };
+            let mut w = Worker::new(socket, engine, config);
+            let epoch = WallInstant::now();
+            w.start(|c, tx| c.start(now(epoch), tx)).unwrap();
+            while !w.handler().is_done() && epoch.elapsed() < Duration::from_secs(120) {
+                if w.poll(now(epoch)).unwrap() == 0 {
+                    w.wait(now(epoch), 1).unwrap();
+                }
+            }
+            let elapsed = epoch.elapsed();
+            let c = w.handler();
+            let intact = c.is_done()
+                && c.total_len() == Some(size)
+                && stream_mismatches(SEED, 0, c.data()) == 0;
+            (elapsed, intact, w.stats(), format!("{:?}", c.stats()))
+        })
+        .unwrap();
+    let (elapsed, intact, client_stats, client_engine) = client.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let server_stats = server.join().unwrap();
+    Transfer {
+        elapsed,
+        intact,
+        client: client_stats,
+        server: server_stats,
+        client_engine,
+    }
+}
+
+fn pair() -> Option<NetnsPair> {
+    if !trickles_xdp::running_as_root() {
+        eprintln!("SKIPPED: network namespaces and AF_XDP need root");
+        return None;
+    }
+    Some(NetnsPair::create().unwrap())
+}
+
+#[test]
+fn downloads_100_mb_intact_and_reports_goodput_against_the_raw_frame_rate() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let raw = rawrate::measure(&pair, 1514, Duration::from_secs(1), 5_000_000).unwrap();
+    let t = transfer(&pair, MB_100, None);
+    let goodput = t.goodput_bps(MB_100);
+    // Trickles frames are full 1514-byte frames too (1360 stream bytes).
+    let frame_rate = t.client.rx_frames as f64 / t.elapsed.as_secs_f64();
+    eprintln!(
+        "{{\"size\":{MB_100},\"seconds\":{:.3},\"goodput_gbps\":{:.3},\"trickles_rx_kpps\":{:.1},\
+         \"raw_kpps\":{:.1},\"raw_gbps\":{:.3},\"raw_frames\":{},\"raw_sent\":{},\
+         \"frame_rate_vs_raw\":{:.3}}}",
+        t.elapsed.as_secs_f64(),
+        goodput / 1e9,
+        frame_rate / 1e3,
+        raw.pps() / 1e3,
+        raw.bits_per_second() / 1e9,
+        raw.frames,
+        raw.sent,
+        frame_rate / raw.pps(),
+    );
+    eprintln!(
+        "client {:?}\n  engine {}\nserver {:?}",
+        t.client, t.client_engine, t.server
+    );
+    assert!(
+        raw.frames > 1000,
+        "raw measurement received {} frames",
+        raw.frames
+    );
+    assert!(t.intact, "100 MB transfer incomplete or corrupted: {t:?}");
+}
+
+#[test]
+fn one_percent_injected_loss_still_delivers_100_mb_intact() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let fault = DropFault {
+        per_million: 10_000,
+        seed: 0x5eed,
+    };
+    let t = transfer(&pair, MB_100, Some(fault));
+    eprintln!(
+        "1% loss: {:.3} s, {:.3} Gb/s; client {:?}\n  engine {}\nserver {:?}",
+        t.elapsed.as_secs_f64(),
+        t.goodput_bps(MB_100) / 1e9,
+        t.client,
+        t.client_engine,
+        t.server
+    );
+    let dropped = t.client.fault_dropped + t.server.fault_dropped;
+    let received = t.client.rx_frames + t.server.rx_frames;
+    let share = dropped as f64 / received as f64;
+    assert!(
+        (0.005..0.02).contains(&share),
+        "the fault dropped {dropped} of {received} frames"
+    );
+    assert!(
+        t.intact,
+        "transfer under 1% loss incomplete or corrupted: {t:?}"
+    );
+}
+
+/// One round of kernel traffic from `a` to `b`: TCP to `ports` (echoed by
+/// listeners in `b`) and one ping.
+fn kernel_round(a: &End, b: &End, ports: &[u16]) -> Result<(), String> {
+    for &port in ports {
+        let addr = SocketAddr::from((b.addr, port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map_err(|e| format!("connect to port {port}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"kernel tcp").map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 10];
+        s.read_exact(&mut buf)
+            .map_err(|e| format!("echo on port {port}: {e}"))?;
+        if &buf != b"kernel tcp" {
+            return Err(format!("port {port} echoed {buf:?}"));
+        }
+    }
+    let out = a
+        .command("ping")
+        .args(["-c", "1", "-W", "2", &b.addr.to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("ping: {}", String::from_utf8_lossy(&out.stdout)));
+    }
+    Ok(())
+}
+
+#[test]
+fn kernel_tcp_and_ping_keep_working_during_a_transfer() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let ports = [SERVER_PORT, 8081];
+    // Echo listeners of the kernel's TCP in `b`, on the Trickles port and
+    // on another.
+    let listening = Arc::new(AtomicBool::new(true));
+    let listeners: Vec<_> = ports
+        .iter()
+        .map(|&port| {
+            let listening = listening.clone();
+            pair.b
+                .run(move || {
+                    let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
+                    l.set_nonblocking(true).unwrap();
+                    let until = WallInstant::now() + Duration::from_secs(150);
+                    let mut served = 0u32;
+                    while listening.load(Ordering::Relaxed) && WallInstant::now() < until {
+                        match l.accept() {
+                            Ok((mut s, _)) => {
+                                s.set_nonblocking(false).unwrap();
+                                let mut buf = [0u8; 10];
+                                if s.read_exact(&mut buf).is_ok() {
+                                    let _ = s.write_all(&buf);
+                                    served += 1;
+                                }
+                            }
+                            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                        }
+                    }
+                    served
+                })
+                .unwrap()
+        })
+        .collect();
+    // The kernel traffic runs in `a` while the transfer runs.
+    let running = Arc::new(AtomicBool::new(true));
+    let (a, b, r) = (pair.a.clone(), pair.b.clone(), running.clone());
+    let checker = pair
+        .a
+        .run(move || {
+            let mut rounds = Vec::new();
+            while r.load(Ordering::Relaxed) && rounds.len() < 10_000 {
+                let start = WallInstant::now();
+                let result = kernel_round(&a, &b, &ports);
+                rounds.push((start, WallInstant::now(), result));
+            }
+            rounds
+        })
+        .unwrap();
+    let started = WallInstant::now();
+    let t = transfer(&pair, MB_100, None);
+    let ended = WallInstant::now();
+    running.store(false, Ordering::Relaxed);
+    let rounds = checker.join().unwrap();
+    listening.store(false, Ordering::Relaxed);
+    let served: Vec<u32> = listeners.into_iter().map(|l| l.join().unwrap()).collect();
+    let during: Vec<_> = rounds
+        .iter()
+        .filter(|(s, e, _)| *s >= started && *e <= ended)
+        .collect();
+    let failures: Vec<_> = rounds
+        .iter()
+        .filter_map(|(_, _, r)| r.clone().err())
+        .collect();
+    eprintln!(
+        "{} rounds of kernel TCP (ports {ports:?}, served {served:?}) and ping, {} within the transfer ({:.3} s); failures: {failures:?}",
+        rounds.len(),
+        during.len(),
+        t.elapsed.as_secs_f64()
+    );
+    assert!(failures.is_empty(), "kernel traffic failed: {failures:?}");
+    assert!(
+        !during.is_empty(),
+        "no kernel round ran during the transfer"
+    );
+    assert!(t.intact, "transfer incomplete or corrupted: {t:?}");
+}
