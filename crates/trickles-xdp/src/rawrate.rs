@@ -84,8 +84,14 @@ pub fn open_datapath(
     Ok((prog, socket))
 }
 
-/// A marked SYN frame of `frame_len` bytes from `from` to `to`, `PORT`.
-fn probe_frame(from: &End, to: &End, to_mac: [u8; 6], frame_len: usize) -> io::Result<Vec<u8>> {
+/// A marked SYN frame of `frame_len` bytes from `from` to `to`, `port`.
+fn probe_frame(
+    from: &End,
+    to: &End,
+    to_mac: [u8; 6],
+    port: u16,
+    frame_len: usize,
+) -> io::Result<Vec<u8>> {
     let h = Headers {
         src_mac: from.mac,
         dst_mac: to_mac,
@@ -93,7 +99,7 @@ fn probe_frame(from: &End, to: &End, to_mac: [u8; 6], frame_len: usize) -> io::R
         dst: IpAddr::V4(to.addr),
         tcp: TcpFields {
             src_port: 40009,
-            dst_port: PORT,
+            dst_port: port,
             seq: 1,
             ack: 0,
             flags: flags::SYN,
@@ -115,6 +121,53 @@ fn probe_frame(from: &End, to: &End, to_mac: [u8; 6], frame_len: usize) -> io::R
     let n = frame::emit(&h, &p, &mut buf).map_err(|e| io::Error::other(format!("{e:?}")))?;
     buf.truncate(n);
     Ok(buf)
+}
+
+/// From the calling thread, which must be in `from`'s namespace: send
+/// marked frames of `frame_len` bytes to `to`'s `port` over AF_XDP as fast
+/// as the TX ring takes them, for `duration` or `max_frames`, whichever
+/// comes first. Returns the frames put on the TX ring.
+pub fn send_probes(
+    from: &End,
+    to: &End,
+    port: u16,
+    frame_len: usize,
+    duration: Duration,
+    max_frames: u64,
+) -> io::Result<u64> {
+    let (_prog, mut socket) = open_datapath(from, 40009, UmemConfig::default(), 0)?;
+    let to_mac = neighbour::resolve_ipv4(&from.ifname, to.addr, Duration::from_secs(3))?;
+    let frame = probe_frame(from, to, to_mac, port, frame_len)?;
+    let mut pool = FramePool::new(socket.umem());
+    // Every frame of the UMEM holds the probe; completed frames are sent
+    // again as they are.
+    let mut frames = Vec::with_capacity(pool.len());
+    while let Some(addr) = pool.alloc() {
+        let buf = socket
+            .umem_mut()
+            .bytes_mut(addr, frame.len())
+            .ok_or_else(|| io::Error::other("probe frame too long"))?;
+        buf.copy_from_slice(&frame);
+        frames.push(addr);
+    }
+    for f in &frames {
+        pool.release(*f);
+    }
+    let len = frame.len() as u32;
+    let (mut sent, start) = (0u64, Instant::now());
+    while sent < max_frames && start.elapsed() < duration {
+        socket.complete(&mut pool, u32::MAX);
+        let room = (max_frames - sent).min(u64::from(u32::MAX)) as u32;
+        sent += u64::from(socket.transmit(room, || {
+            pool.alloc().map(|addr| Desc {
+                addr,
+                len,
+                options: 0,
+            })
+        }));
+        socket.kick_tx()?;
+    }
+    Ok(sent)
 }
 
 /// Send frames of `frame_len` bytes from `pair.a` to `pair.b` for
@@ -170,41 +223,9 @@ pub fn measure(
         .map_err(|_| io::Error::other("receiver did not start"))??;
 
     let (a, b) = (pair.a.clone(), pair.b.clone());
-    let sender = pair.a.run(move || -> io::Result<u64> {
-        let (_prog, mut socket) = open_datapath(&a, 40009, UmemConfig::default(), 0)?;
-        let to_mac = neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))?;
-        let frame = probe_frame(&a, &b, to_mac, frame_len)?;
-        let mut pool = FramePool::new(socket.umem());
-        // Every frame of the UMEM holds the probe; completed frames are
-        // sent again as they are.
-        let mut frames = Vec::new();
-        while let Some(addr) = pool.alloc() {
-            let buf = socket
-                .umem_mut()
-                .bytes_mut(addr, frame.len())
-                .ok_or_else(|| io::Error::other("probe frame too long"))?;
-            buf.copy_from_slice(&frame);
-            frames.push(addr);
-        }
-        for f in &frames {
-            pool.release(*f);
-        }
-        let len = frame.len() as u32;
-        let (mut sent, start) = (0u64, Instant::now());
-        while sent < max_frames && start.elapsed() < duration {
-            socket.complete(&mut pool, u32::MAX);
-            let room = (max_frames - sent).min(u64::from(u32::MAX)) as u32;
-            sent += u64::from(socket.transmit(room, || {
-                pool.alloc().map(|addr| Desc {
-                    addr,
-                    len,
-                    options: 0,
-                })
-            }));
-            socket.kick_tx()?;
-        }
-        Ok(sent)
-    })?;
+    let sender = pair
+        .a
+        .run(move || send_probes(&a, &b, PORT, frame_len, duration, max_frames))?;
     let sent = sender.join()??;
     // Let the last frames land, then stop the receiver.
     std::thread::sleep(Duration::from_millis(100));
