@@ -1,21 +1,13 @@
-//! Classic libpcap files with nanosecond timestamps (magic `0xa1b23c4d`,
-//! version 2.4, `LINKTYPE_ETHERNET`), written with plain `std::io`.
-//! Fields are little-endian; readers detect the byte order from the magic.
+//! Classic libpcap files with nanosecond timestamps, written with plain
+//! `std::io` (the format's bytes: `trickles_wire::pcap`), and read back.
 
 use std::io::{self, Write};
 
 use crate::time::SimTime;
 
-/// Magic number of a nanosecond-resolution pcap file.
-pub const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
-/// `LINKTYPE_ETHERNET`.
-pub const LINKTYPE_ETHERNET: u32 = 1;
-/// Snapshot length written in the header; longer frames are truncated.
-pub const SNAPLEN: u32 = 65_535;
-/// Length of the file header.
-pub const FILE_HEADER_LEN: usize = 24;
-/// Length of a record header.
-pub const RECORD_HEADER_LEN: usize = 16;
+pub use trickles_wire::pcap::{
+    FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,
+};
 
 /// Writes a pcap stream to `W`.
 #[derive(Debug)]
@@ -27,32 +19,20 @@ pub struct PcapWriter<W: Write> {
 impl<W: Write> PcapWriter<W> {
     /// Write the file header and return a writer for records.
     pub fn new(mut w: W) -> io::Result<PcapWriter<W>> {
-        let mut h = [0u8; FILE_HEADER_LEN];
-        h[0..4].copy_from_slice(&MAGIC_NANOS.to_le_bytes());
-        h[4..6].copy_from_slice(&2u16.to_le_bytes());
-        h[6..8].copy_from_slice(&4u16.to_le_bytes());
-        // thiszone (8..12) and sigfigs (12..16) are zero.
-        h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-        h[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
-        w.write_all(&h)?;
+        w.write_all(&trickles_wire::pcap::file_header())?;
         Ok(PcapWriter { w, records: 0 })
     }
 
     /// Append one frame seen at `at`.
     pub fn write_frame(&mut self, at: SimTime, frame: &[u8]) -> io::Result<()> {
-        let secs = u32::try_from(at.0 / 1_000_000_000)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "time past pcap range"))?;
-        let nanos = (at.0 % 1_000_000_000) as u32;
-        let orig = u32::try_from(frame.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
-        let incl = orig.min(SNAPLEN);
-        let mut h = [0u8; RECORD_HEADER_LEN];
-        h[0..4].copy_from_slice(&secs.to_le_bytes());
-        h[4..8].copy_from_slice(&nanos.to_le_bytes());
-        h[8..12].copy_from_slice(&incl.to_le_bytes());
-        h[12..16].copy_from_slice(&orig.to_le_bytes());
+        let (h, incl) = trickles_wire::pcap::record_header(at.0, frame.len()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "time or length past pcap range",
+            )
+        })?;
         self.w.write_all(&h)?;
-        self.w.write_all(&frame[..incl as usize])?;
+        self.w.write_all(&frame[..incl])?;
         self.records += 1;
         Ok(())
     }

@@ -61,6 +61,7 @@ pub mod frame;
 pub mod ipv4;
 pub mod ipv6;
 pub mod marker;
+pub mod pcap;
 pub mod tcp;
 pub mod trickles;
 pub mod types;

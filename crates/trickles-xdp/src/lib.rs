@@ -9,6 +9,7 @@
 //!   ring logic testable in memory.
 //! - [`worker`]: one socket, one engine, one loop ([`FrameHandler`] is
 //!   the sans-IO shape of the engines).
+//! - [`pcap`]: what a worker receives and sends, to a pcap file.
 //! - [`neighbour`]: interface index and MAC, ARP through the kernel.
 //! - [`rawrate`]: the raw AF_XDP frame rate of a veth pair.
 //! - [`netns`]: two namespaces joined by a veth pair, for tests, benchmarks
@@ -22,6 +23,7 @@
 
 pub mod neighbour;
 pub mod netns;
+pub mod pcap;
 pub mod program;
 pub mod rawrate;
 pub mod ring;

@@ -21,6 +21,7 @@ use trickles_core::client::Client;
 use trickles_core::server::{Application, StreamServer};
 use trickles_core::synthetic::mix;
 
+use crate::pcap::PcapFile;
 use crate::socket::{Desc, XdpSocket};
 use crate::umem::FramePool;
 
@@ -118,6 +119,10 @@ pub struct WorkerStats {
     pub tx_ring_full: u64,
     /// Loop iterations that found work.
     pub busy_polls: u64,
+    /// Frames written to the pcap file.
+    pub pcap_records: u64,
+    /// pcap writes that failed (the first failure stops the capture).
+    pub pcap_errors: u64,
 }
 
 /// One socket, one engine.
@@ -136,6 +141,8 @@ pub struct Worker<H> {
     /// Copy of the frame being handled (the engine's answers are written
     /// into other frames of the same UMEM while it reads this one).
     scratch: Box<[u8; MAX_FRAME]>,
+    /// Where received and sent frames are recorded, if anywhere.
+    pcap: Option<PcapFile>,
 }
 
 impl<H: FrameHandler> Worker<H> {
@@ -155,7 +162,19 @@ impl<H: FrameHandler> Worker<H> {
             stats: WorkerStats::default(),
             staged: Vec::with_capacity(staged_cap),
             scratch: Box::new([0; MAX_FRAME]),
+            pcap: None,
         }
+    }
+
+    /// Record every frame received (before fault injection) and sent
+    /// from now on in `pcap`.
+    pub fn set_pcap(&mut self, pcap: PcapFile) {
+        self.pcap = Some(pcap);
+    }
+
+    /// Flush the pcap file, if any.
+    pub fn flush_pcap(&mut self) -> io::Result<()> {
+        self.pcap.as_mut().map_or(Ok(()), PcapFile::flush)
     }
 
     /// The engine.
@@ -186,10 +205,11 @@ impl<H: FrameHandler> Worker<H> {
             handler,
             stats,
             staged,
+            pcap,
             ..
         } = self;
         start(handler, &mut |frame| {
-            stage(socket, pool, staged, stats, frame)
+            stage(socket, pool, staged, stats, pcap, frame)
         });
         self.flush()
     }
@@ -210,9 +230,12 @@ impl<H: FrameHandler> Worker<H> {
                 handler,
                 stats,
                 staged,
+                pcap,
                 ..
             } = self;
-            handler.on_timer(now, &mut |frame| stage(socket, pool, staged, stats, frame));
+            handler.on_timer(now, &mut |frame| {
+                stage(socket, pool, staged, stats, pcap, frame)
+            });
         }
         self.flush()?;
         if received > 0 {
@@ -255,6 +278,9 @@ impl<H: FrameHandler> Worker<H> {
                 mix(f.seed ^ self.stats.rx_frames.wrapping_add(d.addr)) % 1_000_000
                     < u64::from(f.per_million)
             });
+            if let Some(bytes) = self.socket.umem().bytes(d.addr, len.min(MAX_FRAME)) {
+                record(&mut self.pcap, &mut self.stats, bytes);
+            }
             let copied = if len > MAX_FRAME {
                 self.stats.rx_too_long += 1;
                 false
@@ -276,10 +302,11 @@ impl<H: FrameHandler> Worker<H> {
                     stats,
                     staged,
                     scratch,
+                    pcap,
                     ..
                 } = self;
                 handler.on_frame(now, &scratch[..len], &mut |frame| {
-                    stage(socket, pool, staged, stats, frame)
+                    stage(socket, pool, staged, stats, pcap, frame)
                 });
             }
         }
@@ -318,12 +345,26 @@ impl<H: FrameHandler> Worker<H> {
     }
 }
 
+/// Write `frame` to the capture, if one is on; stop capturing at the
+/// first error.
+fn record(pcap: &mut Option<PcapFile>, stats: &mut WorkerStats, frame: &[u8]) {
+    if let Some(p) = pcap {
+        if p.write(frame).is_ok() {
+            stats.pcap_records += 1;
+        } else {
+            stats.pcap_errors += 1;
+            *pcap = None;
+        }
+    }
+}
+
 /// Copy one answer into a free frame and stage it for the TX ring.
 fn stage(
     socket: &mut XdpSocket,
     pool: &mut FramePool,
     staged: &mut Vec<Desc>,
     stats: &mut WorkerStats,
+    pcap: &mut Option<PcapFile>,
     frame: &[u8],
 ) {
     if frame.len() > MAX_FRAME {
@@ -342,6 +383,7 @@ fn stage(
     match socket.umem_mut().bytes_mut(addr, frame.len()) {
         Some(buf) => {
             buf.copy_from_slice(frame);
+            record(pcap, stats, frame);
             staged.push(Desc {
                 addr,
                 len: frame.len() as u32,

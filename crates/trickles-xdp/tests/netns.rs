@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as WallInstant};
@@ -21,6 +22,7 @@ use trickles_core::server::{ServerConfig, StreamServer};
 use trickles_core::synthetic::{StreamApp, stream_mismatches, stream_request};
 use trickles_wire::KeyEpoch;
 use trickles_xdp::netns::{End, NetnsPair};
+use trickles_xdp::pcap::PcapFile;
 use trickles_xdp::rawrate::{self, open_datapath};
 use trickles_xdp::{DropFault, UmemConfig, Worker, WorkerConfig, WorkerStats, neighbour};
 
@@ -73,10 +75,23 @@ impl Transfer {
 /// `pair.a`, with `fault` dropping received frames on both sides. Gives
 /// up after two minutes (reported as not intact).
 fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
+    transfer_with(pair, size, fault, None)
+}
+
+/// [`transfer`], recording each worker's frames in `pcap_dir`
+/// (`server.pcap`, `client.pcap`) if given.
+fn transfer_with(
+    pair: &NetnsPair,
+    size: u64,
+    fault: Option<DropFault>,
+    pcap_dir: Option<PathBuf>,
+) -> Transfer {
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server_end = pair.b.clone();
     let stop_server = stop.clone();
+    let server_pcap = pcap_dir.as_ref().map(|d| d.join("server.pcap"));
+    let client_pcap = pcap_dir.as_ref().map(|d| d.join("client.pcap"));
     let server = pair
         .b
         .run(move || {
@@ -87,6 +102,9 @@ fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
                 ..WorkerConfig::default()
             };
             let mut w = Worker::new(socket, server_engine(), config);
+            if let Some(p) = server_pcap {
+                w.set_pcap(PcapFile::create(&p).unwrap());
+            }
             ready_tx.send(()).unwrap();
             let epoch = WallInstant::now();
             while !stop_server.load(Ordering::Relaxed) {
@@ -94,6 +112,7 @@ fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
                     w.wait(now(epoch), 1).unwrap();
                 }
             }
+            w.flush_pcap().unwrap();
             w.stats()
         })
         .unwrap();
@@ -127,6 +146,9 @@ fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
                 ..WorkerConfig::default()
             };
             let mut w = Worker::new(socket, engine, config);
+            if let Some(p) = client_pcap {
+                w.set_pcap(PcapFile::create(&p).unwrap());
+            }
             let epoch = WallInstant::now();
             w.start(|c, tx| c.start(now(epoch), tx)).unwrap();
             while !w.handler().is_done() && epoch.elapsed() < Duration::from_secs(120) {
@@ -135,6 +157,7 @@ fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
                 }
             }
             let elapsed = epoch.elapsed();
+            w.flush_pcap().unwrap();
             let c = w.handler();
             let intact = c.is_done()
                 && c.total_len() == Some(size)
@@ -331,4 +354,56 @@ fn kernel_tcp_and_ping_keep_working_during_a_transfer() {
         "no kernel round ran during the transfer"
     );
     assert!(t.intact, "transfer incomplete or corrupted: {t:?}");
+}
+
+/// The frames of a pcap file written by `PcapFile` (little-endian,
+/// nanosecond magic, Ethernet).
+fn read_pcap(bytes: &[u8]) -> Vec<&[u8]> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(0), trickles_wire::pcap::MAGIC_NANOS);
+    assert_eq!(u32_at(20), trickles_wire::pcap::LINKTYPE_ETHERNET);
+    let mut out = Vec::new();
+    let mut i = trickles_wire::pcap::FILE_HEADER_LEN;
+    while i < bytes.len() {
+        let incl = u32_at(i + 8) as usize;
+        assert_eq!(incl, u32_at(i + 12) as usize, "a frame was truncated");
+        let start = i + trickles_wire::pcap::RECORD_HEADER_LEN;
+        out.push(&bytes[start..start + incl]);
+        i = start + incl;
+    }
+    out
+}
+
+#[test]
+fn workers_record_what_they_receive_and_send_in_pcap_files() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let dir = std::env::temp_dir().join(format!("trickles-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = 4_000_000;
+    let t = transfer_with(&pair, size, None, Some(dir.clone()));
+    assert!(t.intact);
+    for (name, stats) in [("server.pcap", t.server), ("client.pcap", t.client)] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let frames = read_pcap(&bytes);
+        assert_eq!(frames.len() as u64, stats.pcap_records, "{name}");
+        assert_eq!(
+            stats.pcap_records,
+            stats.rx_frames + stats.tx_frames,
+            "{name}: {stats:?}"
+        );
+        assert_eq!(stats.pcap_errors, 0);
+        // Every Trickles frame in it parses, checksums included.
+        let trickles = frames
+            .iter()
+            .filter(|f| trickles_wire::frame::parse(f).is_ok())
+            .count();
+        assert!(
+            trickles as u64 >= stats.tx_frames,
+            "{name}: {trickles} of {} frames parse as Trickles",
+            frames.len()
+        );
+        eprintln!("{name}: {} frames, {trickles} Trickles", frames.len());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
