@@ -84,7 +84,19 @@ fn transfer_with(
     cfg: ClientConfig,
     len: u64,
     seed: u64,
+    drop_response: impl FnMut(u64) -> bool,
+) -> Run {
+    transfer_hooked(cfg, len, seed, drop_response, |_, _| {})
+}
+
+/// [`transfer_with`], calling `hook(responses so far, server)` after the
+/// server handles each frame.
+fn transfer_hooked(
+    cfg: ClientConfig,
+    len: u64,
+    seed: u64,
     mut drop_response: impl FnMut(u64) -> bool,
+    mut hook: impl FnMut(u64, &mut StreamServer<Bulk>),
 ) -> Run {
     let mut req = [0u8; 16];
     req[..8].copy_from_slice(&len.to_be_bytes());
@@ -196,6 +208,7 @@ fn transfer_with(
                 }
             }
         }
+        hook(responses, &mut server);
         for f in out_server {
             responses += 1;
             if !drop_response(responses) {
@@ -398,4 +411,39 @@ fn duplicate_responses_start_no_second_trickle() {
     assert!(client.stats().duplicate_responses >= 8);
     assert!(!carried_after.is_empty() && carried_after.iter().all(|&c| !c));
     assert_eq!(server.stats().previous_answered, 0);
+}
+
+#[test]
+fn a_key_rotation_mid_transfer_breaks_no_connection() {
+    // Rotate after 300 responses: the connection's packets keep the keys
+    // of its incarnation's epoch, so proofs spanning the rotation verify.
+    // Without that rule every request after the rotation was refused as a
+    // bad SACK proof and the transfer died (found on the AF_XDP datapath;
+    // docs/protocol.md §8.1).
+    let len = 4_000_000;
+    let mut rotated = false;
+    let run = transfer_hooked(
+        ClientConfig::default(),
+        len,
+        21,
+        |_| false,
+        |responses, server| {
+            if responses >= 300 && !rotated {
+                rotated = true;
+                server
+                    .server_mut()
+                    .keys_mut()
+                    .rotate(ServerKeys::from_master(
+                        KeyEpoch(2),
+                        &MasterKey::new([8; 16]),
+                    ))
+                    .unwrap();
+            }
+        },
+    );
+    assert!(rotated);
+    check_bytes(&run, len, 21);
+    let s = run.server.stats();
+    assert_eq!(s.drops(DropReason::BadSackProof), 0, "{s:?}");
+    assert_eq!(run.client.stats().timeouts, 0, "{:?}", run.client.stats());
 }

@@ -9,6 +9,9 @@
 //!   ring logic testable in memory.
 //! - [`worker`]: one socket, one engine, one loop ([`FrameHandler`] is
 //!   the sans-IO shape of the engines).
+//! - [`runtime`]: one pinned worker per receive queue behind one program;
+//!   [`keys`]: key rings shared by a server's workers, rotated without a
+//!   lock on the packet path.
 //! - [`pcap`]: what a worker receives and sends, to a pcap file.
 //! - [`neighbour`]: interface index and MAC, ARP through the kernel.
 //! - [`rawrate`]: the raw AF_XDP frame rate of a veth pair.
@@ -21,12 +24,14 @@
 //! [`trickles_wire::classify::classify`]. This is the only crate of the
 //! workspace with `unsafe`, and every block carries a `// SAFETY:` note.
 
+pub mod keys;
 pub mod neighbour;
 pub mod netns;
 pub mod pcap;
 pub mod program;
 pub mod rawrate;
 pub mod ring;
+pub mod runtime;
 pub mod shared;
 pub mod socket;
 pub mod umem;

@@ -140,8 +140,15 @@ fn ip(args: &[&str]) -> io::Result<()> {
 }
 
 impl NetnsPair {
-    /// Create the pair. Needs root.
+    /// Create the pair, one queue per direction. Needs root.
     pub fn create() -> io::Result<NetnsPair> {
+        NetnsPair::create_with_queues(1)
+    }
+
+    /// Create the pair with `queues` receive and transmit queues on each
+    /// veth end (a frame sent on queue q of one end arrives on queue q of
+    /// the other).
+    pub fn create_with_queues(queues: u32) -> io::Result<NetnsPair> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let prefix = std::env::var(PREFIX_ENV).unwrap_or_else(|_| "trk".to_owned());
@@ -174,23 +181,13 @@ impl NetnsPair {
         let (a, b) = (&pair.a, &pair.b);
         // Create both ends directly inside their namespaces: nothing is
         // ever left in the caller's namespace.
+        let q = queues.max(1).to_string();
+        #[rustfmt::skip]
         ip(&[
-            "-n",
-            &a.netns,
-            "link",
-            "add",
-            &a.ifname,
-            "address",
-            &mac(a.mac),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b.ifname,
-            "netns",
-            &b.netns,
-            "address",
-            &mac(b.mac),
+            "-n", &a.netns, "link", "add", &a.ifname, "address", &mac(a.mac),
+            "numtxqueues", &q, "numrxqueues", &q,
+            "type", "veth", "peer", "name", &b.ifname, "netns", &b.netns, "address", &mac(b.mac),
+            "numtxqueues", &q, "numrxqueues", &q,
         ])?;
         for end in [a, b] {
             let cidr = format!("{}/24", end.addr);

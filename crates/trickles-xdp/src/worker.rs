@@ -187,6 +187,11 @@ impl<H: FrameHandler> Worker<H> {
         &mut self.handler
     }
 
+    /// The engine, ending the worker (its socket closes).
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
     /// The socket.
     pub fn socket(&self) -> &XdpSocket {
         &self.socket
@@ -324,18 +329,7 @@ impl<H: FrameHandler> Worker<H> {
                 Ok(())
             };
         }
-        let mut i = 0;
-        let staged = &self.staged;
-        let sent = self.socket.transmit(staged.len() as u32, || {
-            let d = staged.get(i).copied();
-            i += 1;
-            d
-        }) as usize;
-        self.stats.tx_frames += sent as u64;
-        if sent < self.staged.len() {
-            self.stats.tx_ring_full += 1;
-        }
-        self.staged.drain(..sent);
+        flush_staged(&mut self.socket, &mut self.staged, &mut self.stats);
         self.socket.kick_tx()
     }
 
@@ -343,6 +337,21 @@ impl<H: FrameHandler> Worker<H> {
     pub fn tx_pending(&self) -> usize {
         self.staged.len() + self.socket.tx_outstanding() as usize
     }
+}
+
+/// Move staged answers onto the TX ring, as many as fit.
+fn flush_staged(socket: &mut XdpSocket, staged: &mut Vec<Desc>, stats: &mut WorkerStats) {
+    let mut i = 0;
+    let sent = socket.transmit(staged.len() as u32, || {
+        let d = staged.get(i).copied();
+        i += 1;
+        d
+    }) as usize;
+    stats.tx_frames += sent as u64;
+    if sent < staged.len() {
+        stats.tx_ring_full += 1;
+    }
+    staged.drain(..sent);
 }
 
 /// Write `frame` to the capture, if one is on; stop capturing at the
@@ -376,9 +385,23 @@ fn stage(
         stats.tx_no_frame += 1;
         return;
     }
-    let Some(addr) = pool.alloc() else {
-        stats.tx_no_frame += 1;
-        return;
+    let addr = match pool.alloc() {
+        Some(a) => a,
+        None => {
+            // Every transmit frame is on the TX ring or being sent: push
+            // the staged ones out, wake the kernel, and take back what it
+            // finished (in copy mode a wakeup sends synchronously).
+            flush_staged(socket, staged, stats);
+            let _ = socket.kick_tx();
+            socket.complete(pool, u32::MAX);
+            match pool.alloc() {
+                Some(a) => a,
+                None => {
+                    stats.tx_no_frame += 1;
+                    return;
+                }
+            }
+        }
     };
     match socket.umem_mut().bytes_mut(addr, frame.len()) {
         Some(buf) => {

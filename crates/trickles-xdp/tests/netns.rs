@@ -407,3 +407,154 @@ fn workers_record_what_they_receive_and_send_in_pcap_files() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn two_queues_serve_two_clients_through_a_key_rotation() {
+    use trickles_xdp::ModeRequest;
+    use trickles_xdp::keys::{KeyedServer, SharedKeys};
+    use trickles_xdp::runtime::{QueuePlan, serve_queues, serve_queues_started};
+
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !trickles_xdp::running_as_root() {
+        eprintln!("SKIPPED: network namespaces and AF_XDP need root");
+        return;
+    }
+    let pair = NetnsPair::create_with_queues(2).unwrap();
+    let cores: Vec<usize> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let plan = |end: &End, ports: Vec<u16>| QueuePlan {
+        ifname: end.ifname.clone(),
+        queues: vec![0, 1],
+        cores: cores.clone(),
+        ports,
+        xdp_mode: None,
+        bind: ModeRequest::Auto,
+        umem: UmemConfig::default(),
+        worker: WorkerConfig::default(),
+        tx_budget: 0,
+    };
+    let master = |b| MasterKey::new([b; 16]);
+    let keys = SharedKeys::new(
+        ServerKeys::from_master(KeyEpoch(1), &master(1)),
+        AppKey::from_master(KeyEpoch(1), &master(2)),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (server_plan, server_keys, stop_server) =
+        (plan(&pair.b, vec![SERVER_PORT]), keys.clone(), stop.clone());
+    let server = pair
+        .b
+        .run(move || {
+            serve_queues(
+                &server_plan,
+                |_| KeyedServer::new(server_engine(), server_keys.clone()),
+                &stop_server,
+            )
+            .unwrap()
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let size = 60_000_000u64;
+    let (a, b) = (pair.a.clone(), pair.b.clone());
+    let client_plan = plan(&pair.a, vec![CLIENT_PORT, CLIENT_PORT + 1]);
+    // Bounded: the clients give up after a minute.
+    let never = Arc::new(AtomicBool::new(false));
+    let give_up = never.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        give_up.store(true, Ordering::Relaxed);
+    });
+    let clients = pair
+        .a
+        .run(move || {
+            let local_mac = neighbour::mac_address(&a.ifname).unwrap();
+            let remote_mac =
+                neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3)).unwrap();
+            let epoch = WallInstant::now();
+            let reports = serve_queues_started(
+                &client_plan,
+                |queue| {
+                    let ends = Endpoints {
+                        local_mac,
+                        remote_mac,
+                        local: IpAddr::V4(a.addr),
+                        local_port: CLIENT_PORT + queue as u16,
+                        remote: IpAddr::V4(b.addr),
+                        remote_port: SERVER_PORT,
+                    };
+                    Client::new(
+                        ClientConfig::default(),
+                        ends,
+                        9 + queue,
+                        &stream_request(size, SEED + u64::from(queue)),
+                    )
+                },
+                |c, tx| c.start(now(epoch), tx),
+                &never,
+            )
+            .unwrap();
+            (reports, epoch.elapsed())
+        })
+        .unwrap();
+    // Rotate the server key while both downloads run.
+    std::thread::sleep(Duration::from_millis(150));
+    keys.rotate_server(ServerKeys::from_master(KeyEpoch(2), &master(3)))
+        .unwrap();
+    let rotated_at = WallInstant::now();
+    let (client_reports, elapsed) = clients.join().unwrap();
+    let finished = WallInstant::now();
+    stop.store(true, Ordering::Relaxed);
+    let server_reports = server.join().unwrap();
+
+    for (r, s) in &server_reports {
+        eprintln!(
+            "server queue {} on core {:?}: {:?}; engine {:?}",
+            r.queue,
+            r.core,
+            r.stats,
+            s.engine().stats()
+        );
+    }
+    for (r, c) in &client_reports {
+        let seed = SEED + u64::from(r.queue);
+        eprintln!(
+            "client on queue {}: {:?}; {:?}",
+            r.queue,
+            r.stats,
+            c.stats()
+        );
+        assert!(
+            c.is_done() && c.total_len() == Some(size),
+            "client {} did not finish",
+            r.queue
+        );
+        assert_eq!(
+            stream_mismatches(seed, 0, c.data()),
+            0,
+            "client {} got corrupted bytes",
+            r.queue
+        );
+    }
+    for (r, s) in &server_reports {
+        assert!(
+            r.stats.rx_frames > 1000,
+            "queue {} served no client",
+            r.queue
+        );
+        assert_eq!(
+            s.generation(),
+            keys.generation(),
+            "queue {} did not follow the rotation",
+            r.queue
+        );
+        assert!(s.engine().stats().requests > 0);
+    }
+    assert!(
+        rotated_at < finished,
+        "the rotation came after the downloads"
+    );
+    eprintln!(
+        "two downloads of {size} bytes in {elapsed:?}, rotation {:?} before the end",
+        finished - rotated_at
+    );
+}

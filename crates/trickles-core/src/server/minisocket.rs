@@ -18,10 +18,10 @@
 //! key can `install` (paper §3.3: `msk_extractEvents` /
 //! `msk_insertEvents`).
 
-use trickles_wire::ConnId;
 use trickles_wire::frame::{self, Headers};
 use trickles_wire::trickles::Body;
 use trickles_wire::trickles::ucont::{Kind, UserCont};
+use trickles_wire::{ConnId, KeyEpoch};
 
 use crate::cc::{Piece, Slots};
 use crate::crypto::Binding;
@@ -124,6 +124,9 @@ pub(crate) struct Core {
     pub binding: Binding,
     pub conn: ConnId,
     pub incarnation: u32,
+    /// Key epoch of the answer's continuations and nonces: the epoch of
+    /// the incarnation (docs/protocol.md §8.1).
+    pub epoch: KeyEpoch,
     pub geometry: Geometry,
     /// New-data slots and the trickle state their continuations carry.
     pub fresh: Option<Slots>,

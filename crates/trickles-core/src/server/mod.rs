@@ -518,6 +518,9 @@ impl Server {
             binding,
             conn: ConnId(0),
             incarnation: 0,
+            // A new connection (SYN) or a new incarnation (timeout) starts
+            // under the current key; a request continues under its own.
+            epoch: self.keys.current().epoch(),
             geometry: Geometry::default(),
             fresh: None,
             fresh_piece: Piece::default(),
@@ -687,6 +690,7 @@ impl Server {
         })?;
         core.conn = cont.conn_id;
         core.incarnation = cont.incarnation;
+        core.epoch = cont.epoch;
         core.geometry = Geometry::of(&cont);
         // Survivors of a recovery round carry its first loss (mode
         // RECOVERING, docs/protocol.md §14.2).
@@ -873,6 +877,15 @@ impl Server {
         Ok(sent)
     }
 
+    /// The keys an answer is sealed and nonced under: its incarnation's
+    /// epoch, so every packet of an incarnation has nonces of one key and
+    /// a proof over any of its ranges verifies across a rotation (§8.1).
+    /// The epoch was accepted when the request was opened; should it have
+    /// been retired since (an installed event), the current key is used.
+    fn answer_keys(&self, c: &Core) -> &ServerKeys {
+        self.keys.get(c.epoch).unwrap_or(self.keys.current())
+    }
+
     /// The transport continuation slot `seg` carries.
     fn continuation_for(&self, now: Instant, c: &Core, seg: &Segment) -> Continuation {
         let (piece, floor, m) = if seg.retransmission {
@@ -881,7 +894,7 @@ impl Server {
             (c.fresh_piece, c.fresh_floor, c.fresh_mode)
         };
         let mut cont = Continuation {
-            epoch: self.keys.current().epoch(),
+            epoch: self.answer_keys(c).epoch(),
             mode: m,
             conn_id: c.conn,
             incarnation: c.incarnation,
@@ -928,18 +941,14 @@ impl Server {
         tx: &mut dyn FnMut(&[u8]),
     ) -> Result<(), SendError> {
         let mut bytes = cont.to_bytes();
-        seal_continuation(self.keys.current(), &c.binding, &mut bytes);
-        self.cache.insert(&c.binding, &bytes, &cont);
+        let keys = self.answer_keys(c);
+        seal_continuation(keys, &c.binding, &mut bytes);
         let domain = NonceDomain {
             conn: c.conn,
             incarnation: c.incarnation,
         };
-        let nonce = packet_nonce(
-            self.keys.current(),
-            domain,
-            PacketNumber(seg.slot),
-            seg.retransmission,
-        );
+        let nonce = packet_nonce(keys, domain, PacketNumber(seg.slot), seg.retransmission);
+        self.cache.insert(&c.binding, &bytes, &cont);
         let response = Response {
             slot: PacketNumber(seg.slot),
             nonce,
