@@ -30,6 +30,10 @@ Tasks:
   bench [RUNS]         Run the criterion micro-benchmarks (wire parse/checksum and
                        crypto) RUNS times (default 3) and write the median of the
                        per-run medians to bench/results/crypto.md
+  bench-datapath [RUNS] The datapath benchmark (root): per run, on a fresh veth pair
+                       between namespaces, the raw AF_XDP frame rate, a 100 MB
+                       Trickles download over AF_XDP and a kernel TCP download;
+                       medians of RUNS runs (default 5) to bench/results/datapath.md
   help                 This text
 ";
 
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "test" => test(),
         "netns-test" => netns_test().map(drop),
+        "bench-datapath" => bench_datapath(rest),
         "lint" => lint(),
         "fuzz" => fuzz(rest),
         "bench" => bench(rest),
@@ -187,6 +192,33 @@ fn with_netns_reaper<T>(f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, 
     result.and(Err(format!(
         "tests left namespaces behind: {left:?} (removed)"
     )))
+}
+
+/// `cargo xtask bench-datapath [RUNS]`.
+fn bench_datapath(args: &[String]) -> Result<(), String> {
+    ensure_system_packages()?;
+    if !is_root() {
+        return Err("bench-datapath needs root (namespaces, XDP, AF_XDP)".into());
+    }
+    let runs = args.first().map_or("5", String::as_str).to_owned();
+    with_netns_reaper(|prefix| {
+        let mut c = cargo();
+        c.args([
+            "run",
+            "--release",
+            "-p",
+            "trickles-xdp",
+            "--example",
+            "datapath_bench",
+            "--",
+            "--runs",
+            &runs,
+            "--out",
+            "bench/results/datapath.md",
+        ])
+        .env(NETNS_PREFIX_ENV, prefix);
+        run(c)
+    })
 }
 
 /// `cargo xtask netns-test`: the datapath's kernel tests in a release

@@ -15,6 +15,8 @@
 //! - [`pcap`]: what a worker receives and sends, to a pcap file.
 //! - [`neighbour`]: interface index and MAC, ARP through the kernel.
 //! - [`rawrate`]: the raw AF_XDP frame rate of a veth pair.
+//! - [`scenario`]: whole downloads between two namespaces, Trickles over
+//!   AF_XDP and kernel TCP as the baseline.
 //! - [`netns`]: two namespaces joined by a veth pair, for tests, benchmarks
 //!   and the demo.
 //! - [`shared`]: the constants the program and user space share
@@ -32,6 +34,7 @@ pub mod program;
 pub mod rawrate;
 pub mod ring;
 pub mod runtime;
+pub mod scenario;
 pub mod shared;
 pub mod socket;
 pub mod umem;

@@ -17,18 +17,16 @@ use std::time::{Duration, Instant as WallInstant};
 
 use trickles_core::Instant;
 use trickles_core::client::{Client, ClientConfig, Endpoints};
-use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
-use trickles_core::server::{ServerConfig, StreamServer};
-use trickles_core::synthetic::{StreamApp, stream_mismatches, stream_request};
+use trickles_core::crypto::{AppKey, MasterKey, ServerKeys};
+use trickles_core::synthetic::{stream_mismatches, stream_request};
 use trickles_wire::KeyEpoch;
 use trickles_xdp::netns::{End, NetnsPair};
-use trickles_xdp::pcap::PcapFile;
-use trickles_xdp::rawrate::{self, open_datapath};
-use trickles_xdp::{DropFault, UmemConfig, Worker, WorkerConfig, WorkerStats, neighbour};
+use trickles_xdp::rawrate;
+use trickles_xdp::scenario::{
+    CLIENT_PORT, Download, DownloadReport, SEED, SERVER_PORT, demo_server, download,
+};
+use trickles_xdp::{DropFault, UmemConfig, WorkerConfig, neighbour};
 
-const SERVER_PORT: u16 = 80;
-const CLIENT_PORT: u16 = 40000;
-const SEED: u64 = 42;
 const MB_100: u64 = 100_000_000;
 
 /// One test at a time: they measure rates and share two cores.
@@ -38,143 +36,31 @@ fn now(epoch: WallInstant) -> Instant {
     Instant(epoch.elapsed().as_micros() as u64)
 }
 
-fn server_engine() -> StreamServer<StreamApp> {
-    StreamServer::new(
-        ServerConfig {
-            port: SERVER_PORT,
-            ..ServerConfig::default()
-        },
-        KeyRing::new(ServerKeys::from_master(
-            KeyEpoch(1),
-            &MasterKey::new(*b"trickles-test-k1"),
-        )),
-        KeyRing::new(AppKey::from_master(
-            KeyEpoch(1),
-            &MasterKey::new(*b"trickles-test-a1"),
-        )),
-        StreamApp,
-    )
-}
-
-#[derive(Debug)]
-struct Transfer {
-    elapsed: Duration,
-    intact: bool,
-    client: WorkerStats,
-    server: WorkerStats,
-    client_engine: String,
-}
-
-impl Transfer {
-    fn goodput_bps(&self, size: u64) -> f64 {
-        size as f64 * 8.0 / self.elapsed.as_secs_f64()
-    }
-}
+type Transfer = DownloadReport;
 
 /// Download `size` bytes from a server in `pair.b` to a client in
-/// `pair.a`, with `fault` dropping received frames on both sides. Gives
-/// up after two minutes (reported as not intact).
+/// `pair.a`, with `fault` dropping received frames on both sides.
 fn transfer(pair: &NetnsPair, size: u64, fault: Option<DropFault>) -> Transfer {
     transfer_with(pair, size, fault, None)
 }
 
-/// [`transfer`], recording each worker's frames in `pcap_dir`
-/// (`server.pcap`, `client.pcap`) if given.
+/// [`transfer`], recording each worker's frames in `pcap_dir` if given.
 fn transfer_with(
     pair: &NetnsPair,
     size: u64,
     fault: Option<DropFault>,
     pcap_dir: Option<PathBuf>,
 ) -> Transfer {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server_end = pair.b.clone();
-    let stop_server = stop.clone();
-    let server_pcap = pcap_dir.as_ref().map(|d| d.join("server.pcap"));
-    let client_pcap = pcap_dir.as_ref().map(|d| d.join("client.pcap"));
-    let server = pair
-        .b
-        .run(move || {
-            let (_prog, socket) =
-                open_datapath(&server_end, SERVER_PORT, UmemConfig::default(), 0).unwrap();
-            let config = WorkerConfig {
-                fault,
-                ..WorkerConfig::default()
-            };
-            let mut w = Worker::new(socket, server_engine(), config);
-            if let Some(p) = server_pcap {
-                w.set_pcap(PcapFile::create(&p).unwrap());
-            }
-            ready_tx.send(()).unwrap();
-            let epoch = WallInstant::now();
-            while !stop_server.load(Ordering::Relaxed) {
-                if w.poll(now(epoch)).unwrap() == 0 {
-                    w.wait(now(epoch), 1).unwrap();
-                }
-            }
-            w.flush_pcap().unwrap();
-            w.stats()
-        })
-        .unwrap();
-    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-
-    let (a, b) = (pair.a.clone(), pair.b.clone());
-    let client = pair
-        .a
-        .run(move || {
-            let (_prog, socket) = open_datapath(&a, CLIENT_PORT, UmemConfig::default(), 0).unwrap();
-            let ends = Endpoints {
-                local_mac: neighbour::mac_address(&a.ifname).unwrap(),
-                remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))
-                    .unwrap(),
-                local: IpAddr::V4(a.addr),
-                local_port: CLIENT_PORT,
-                remote: IpAddr::V4(b.addr),
-                remote_port: SERVER_PORT,
-            };
-            let engine = Client::new(
-                ClientConfig::default(),
-                ends,
-                7,
-                &stream_request(size, SEED),
-            );
-            let config = WorkerConfig {
-                fault: fault.map(|f| DropFault {
-                    seed: f.seed ^ 1,
-                    ..f
-                }),
-                ..WorkerConfig::default()
-            };
-            let mut w = Worker::new(socket, engine, config);
-            if let Some(p) = client_pcap {
-                w.set_pcap(PcapFile::create(&p).unwrap());
-            }
-            let epoch = WallInstant::now();
-            w.start(|c, tx| c.start(now(epoch), tx)).unwrap();
-            while !w.handler().is_done() && epoch.elapsed() < Duration::from_secs(120) {
-                if w.poll(now(epoch)).unwrap() == 0 {
-                    w.wait(now(epoch), 1).unwrap();
-                }
-            }
-            let elapsed = epoch.elapsed();
-            w.flush_pcap().unwrap();
-            let c = w.handler();
-            let intact = c.is_done()
-                && c.total_len() == Some(size)
-                && stream_mismatches(SEED, 0, c.data()) == 0;
-            (elapsed, intact, w.stats(), format!("{:?}", c.stats()))
-        })
-        .unwrap();
-    let (elapsed, intact, client_stats, client_engine) = client.join().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let server_stats = server.join().unwrap();
-    Transfer {
-        elapsed,
-        intact,
-        client: client_stats,
-        server: server_stats,
-        client_engine,
-    }
+    download(
+        pair,
+        &Download {
+            size,
+            fault,
+            pcap_dir,
+            deadline: None,
+        },
+    )
+    .unwrap()
 }
 
 fn pair() -> Option<NetnsPair> {
@@ -191,7 +77,7 @@ fn downloads_100_mb_intact_and_reports_goodput_against_the_raw_frame_rate() {
     let Some(pair) = pair() else { return };
     let raw = rawrate::measure(&pair, 1514, Duration::from_secs(1), 5_000_000).unwrap();
     let t = transfer(&pair, MB_100, None);
-    let goodput = t.goodput_bps(MB_100);
+    let goodput = t.goodput_bps();
     // Trickles frames are full 1514-byte frames too (1360 stream bytes).
     let frame_rate = t.client.rx_frames as f64 / t.elapsed.as_secs_f64();
     eprintln!(
@@ -208,7 +94,7 @@ fn downloads_100_mb_intact_and_reports_goodput_against_the_raw_frame_rate() {
         frame_rate / raw.pps(),
     );
     eprintln!(
-        "client {:?}\n  engine {}\nserver {:?}",
+        "client {:?}\n  engine {:?}\nserver {:?}",
         t.client, t.client_engine, t.server
     );
     assert!(
@@ -229,9 +115,9 @@ fn one_percent_injected_loss_still_delivers_100_mb_intact() {
     };
     let t = transfer(&pair, MB_100, Some(fault));
     eprintln!(
-        "1% loss: {:.3} s, {:.3} Gb/s; client {:?}\n  engine {}\nserver {:?}",
+        "1% loss: {:.3} s, {:.3} Gb/s; client {:?}\n  engine {:?}\nserver {:?}",
         t.elapsed.as_secs_f64(),
-        t.goodput_bps(MB_100) / 1e9,
+        t.goodput_bps() / 1e9,
         t.client,
         t.client_engine,
         t.server
@@ -446,7 +332,7 @@ fn two_queues_serve_two_clients_through_a_key_rotation() {
         .run(move || {
             serve_queues(
                 &server_plan,
-                |_| KeyedServer::new(server_engine(), server_keys.clone()),
+                |_| KeyedServer::new(demo_server(), server_keys.clone()),
                 &stop_server,
             )
             .unwrap()
