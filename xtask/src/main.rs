@@ -260,8 +260,19 @@ fn netns_test() -> Result<(u64, u64), String> {
             "a test veth was left in the root namespace:\n{veths}"
         ));
     }
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "trickles-xdp",
+        "--example",
+        "leftovers",
+    ]);
+    run(c).map_err(|e| format!("XDP programs were left loaded: {e}"))?;
     println!(
-        "netns-test: {} passed, {} failed; no namespace or veth left behind",
+        "netns-test: {} passed, {} failed; no namespace, veth or XDP program left behind",
         totals.0, totals.1
     );
     Ok(totals)

@@ -85,6 +85,21 @@ impl From<MapError> for ProgramError {
     }
 }
 
+/// How many steering programs are loaded in the kernel now, by any
+/// process (the name the object gives them). After every process using
+/// the datapath has exited this is 0: the kernel frees a program with
+/// its last file descriptor or link.
+pub fn loaded_steering_programs() -> Result<usize, ProgramError> {
+    let mut n = 0;
+    for info in aya::programs::loaded_programs() {
+        // The kernel keeps the first 15 bytes of a program's name.
+        if info?.name_as_str() == Some(&shared::PROGRAM[..shared::PROGRAM.len().min(15)]) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// The loaded steering program; detached from every interface on drop.
 #[derive(Debug)]
 pub struct SteeringProgram {
