@@ -23,6 +23,7 @@ use crate::neighbour;
 use crate::netns::NetnsPair;
 use crate::pcap::PcapFile;
 use crate::rawrate::open_datapath;
+use crate::socket::BindMode;
 use crate::umem::UmemConfig;
 use crate::worker::{DropFault, Worker, WorkerConfig, WorkerStats};
 
@@ -65,6 +66,8 @@ pub struct DownloadReport {
     pub server_engine: ServerStats,
     /// Bytes the server engine holds (fixed at start-up).
     pub server_memory_bytes: usize,
+    /// The server socket's AF_XDP mode.
+    pub server_mode: BindMode,
 }
 
 impl DownloadReport {
@@ -109,6 +112,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
     let server = pair.b.run(move || -> io::Result<_> {
         let setup = || -> io::Result<_> {
             let (prog, socket) = open_datapath(&server_end, SERVER_PORT, UmemConfig::default(), 0)?;
+            let mode = socket.mode();
             let config = WorkerConfig {
                 fault,
                 ..WorkerConfig::default()
@@ -117,9 +121,9 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             if let Some(p) = &server_pcap {
                 w.set_pcap(PcapFile::create(p)?);
             }
-            Ok((prog, w))
+            Ok((prog, w, mode))
         };
-        let (_prog, mut w) = match setup() {
+        let (_prog, mut w, mode) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
@@ -135,7 +139,12 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         }
         w.flush_pcap()?;
         let engine = w.handler();
-        Ok((w.stats(), engine.stats().clone(), engine.memory_bytes()))
+        Ok((
+            w.stats(),
+            engine.stats().clone(),
+            engine.memory_bytes(),
+            mode,
+        ))
     })?;
     let ready = ready_rx
         .recv_timeout(Duration::from_secs(10))
@@ -194,7 +203,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
     stop.store(true, Ordering::Relaxed);
     let server = server.join()?;
     let (elapsed, intact, client_stats, client_engine) = client?;
-    let (server_stats, server_engine, server_memory_bytes) = server?;
+    let (server_stats, server_engine, server_memory_bytes, server_mode) = server?;
     Ok(DownloadReport {
         elapsed,
         intact,
@@ -204,6 +213,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         client_engine,
         server_engine,
         server_memory_bytes,
+        server_mode,
     })
 }
 
