@@ -125,24 +125,123 @@ pub struct WorkerStats {
     pub pcap_errors: u64,
 }
 
-/// One socket, one engine.
+/// The socket and everything on its transmit side: the frames for
+/// answers, the answers waiting for the TX ring, the counters and the
+/// capture. The engine's `tx` callback borrows only this.
 #[derive(Debug)]
-pub struct Worker<H> {
+struct Port {
     socket: XdpSocket,
     /// Frames for answers; the completion ring returns them here.
     pool: FramePool,
+    /// Answers written into frames, waiting for the TX ring.
+    staged: Vec<Desc>,
+    stats: WorkerStats,
+    /// Where received and sent frames are recorded, if anywhere.
+    pcap: Option<PcapFile>,
+}
+
+impl Port {
+    /// Write `frame` to the capture, if one is on; stop capturing at the
+    /// first error.
+    fn record(&mut self, frame: &[u8]) {
+        if let Some(p) = &mut self.pcap {
+            if p.write(frame).is_ok() {
+                self.stats.pcap_records += 1;
+            } else {
+                self.stats.pcap_errors += 1;
+                self.pcap = None;
+            }
+        }
+    }
+
+    /// Move staged answers onto the TX ring, as many as fit.
+    fn flush_staged(&mut self) {
+        let staged = &self.staged;
+        let mut i = 0;
+        let sent = self.socket.transmit(staged.len() as u32, || {
+            let d = staged.get(i).copied();
+            i += 1;
+            d
+        }) as usize;
+        self.stats.tx_frames += sent as u64;
+        if sent < self.staged.len() {
+            self.stats.tx_ring_full += 1;
+        }
+        self.staged.drain(..sent);
+    }
+
+    /// A free transmit frame: from the pool, or, when every one is on the
+    /// TX ring or being sent, after pushing the staged ones out, waking
+    /// the kernel and taking back what it finished (in copy mode a wakeup
+    /// sends synchronously): backpressure rather than a drop.
+    fn free_frame(&mut self) -> Option<u64> {
+        if let Some(a) = self.pool.alloc() {
+            return Some(a);
+        }
+        self.flush_staged();
+        let _ = self.socket.kick_tx();
+        self.socket.complete(&mut self.pool, u32::MAX);
+        self.pool.alloc()
+    }
+
+    /// Copy one answer into a free frame and stage it for the TX ring.
+    fn stage(&mut self, frame: &[u8]) {
+        if frame.len() > MAX_FRAME {
+            self.stats.tx_too_long += 1;
+            return;
+        }
+        if self.staged.len() == self.staged.capacity() {
+            // Only when every frame is staged, i.e. the TX ring is stuck.
+            self.stats.tx_no_frame += 1;
+            return;
+        }
+        let Some(addr) = self.free_frame() else {
+            self.stats.tx_no_frame += 1;
+            return;
+        };
+        match self.socket.umem_mut().bytes_mut(addr, frame.len()) {
+            Some(buf) => {
+                buf.copy_from_slice(frame);
+                self.record(frame);
+                self.staged.push(Desc {
+                    addr,
+                    len: frame.len() as u32,
+                    options: 0,
+                });
+            }
+            None => {
+                self.pool.release(addr);
+                self.stats.tx_too_long += 1;
+            }
+        }
+    }
+
+    /// Put staged answers on the TX ring and wake the kernel while the
+    /// ring holds frames it has not taken (in copy mode each wakeup sends
+    /// at most one TX budget, 32 frames by default).
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.staged.is_empty() {
+            self.flush_staged();
+        }
+        if self.socket.tx_outstanding() > 0 {
+            self.socket.kick_tx()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One socket, one engine.
+#[derive(Debug)]
+pub struct Worker<H> {
+    port: Port,
     /// Frames for the fill ring; received frames return here.
     rx_pool: FramePool,
     handler: H,
     config: WorkerConfig,
-    stats: WorkerStats,
-    /// Answers written into frames, waiting for the TX ring.
-    staged: Vec<Desc>,
     /// Copy of the frame being handled (the engine's answers are written
     /// into other frames of the same UMEM while it reads this one).
     scratch: Box<[u8; MAX_FRAME]>,
-    /// Where received and sent frames are recorded, if anywhere.
-    pcap: Option<PcapFile>,
 }
 
 impl<H: FrameHandler> Worker<H> {
@@ -152,29 +251,31 @@ impl<H: FrameHandler> Worker<H> {
         let rx_frames = config.rx_frames.clamp(1, frames.saturating_sub(1).max(1));
         let rx_pool = FramePool::with_frames(socket.umem(), 0..rx_frames);
         let pool = FramePool::with_frames(socket.umem(), rx_frames..frames);
-        let staged_cap = pool.capacity().max(1);
+        let staged = Vec::with_capacity(pool.capacity().max(1));
         Worker {
-            socket,
-            pool,
+            port: Port {
+                socket,
+                pool,
+                staged,
+                stats: WorkerStats::default(),
+                pcap: None,
+            },
             rx_pool,
             handler,
             config,
-            stats: WorkerStats::default(),
-            staged: Vec::with_capacity(staged_cap),
             scratch: Box::new([0; MAX_FRAME]),
-            pcap: None,
         }
     }
 
     /// Record every frame received (before fault injection) and sent
     /// from now on in `pcap`.
     pub fn set_pcap(&mut self, pcap: PcapFile) {
-        self.pcap = Some(pcap);
+        self.port.pcap = Some(pcap);
     }
 
     /// Flush the pcap file, if any.
     pub fn flush_pcap(&mut self) -> io::Result<()> {
-        self.pcap.as_mut().map_or(Ok(()), PcapFile::flush)
+        self.port.pcap.as_mut().map_or(Ok(()), PcapFile::flush)
     }
 
     /// The engine.
@@ -194,57 +295,38 @@ impl<H: FrameHandler> Worker<H> {
 
     /// The socket.
     pub fn socket(&self) -> &XdpSocket {
-        &self.socket
+        &self.port.socket
     }
 
     /// Counters.
     pub fn stats(&self) -> WorkerStats {
-        self.stats
+        self.port.stats
     }
 
     /// Let the engine send its first frames (a client's SYN).
     pub fn start(&mut self, start: impl FnOnce(&mut H, &mut dyn FnMut(&[u8]))) -> io::Result<()> {
-        let Worker {
-            socket,
-            pool,
-            handler,
-            stats,
-            staged,
-            pcap,
-            ..
-        } = self;
-        start(handler, &mut |frame| {
-            stage(socket, pool, staged, stats, pcap, frame)
-        });
-        self.flush()
+        let port = &mut self.port;
+        start(&mut self.handler, &mut |frame| port.stage(frame));
+        self.port.flush()
     }
 
     /// One iteration: recycle completed frames, lend frames for receiving,
     /// handle up to one batch of received frames, fire a due timer, and
     /// transmit. Returns the number of frames received.
     pub fn poll(&mut self, now: Instant) -> io::Result<u32> {
-        self.socket.complete(&mut self.pool, u32::MAX);
+        let port = &mut self.port;
+        port.socket.complete(&mut port.pool, u32::MAX);
         self.refill();
         let received = self.receive(now);
         if let Some(t) = self.handler.next_timer()
             && t <= now
         {
-            let Worker {
-                socket,
-                pool,
-                handler,
-                stats,
-                staged,
-                pcap,
-                ..
-            } = self;
-            handler.on_timer(now, &mut |frame| {
-                stage(socket, pool, staged, stats, pcap, frame)
-            });
+            let port = &mut self.port;
+            self.handler.on_timer(now, &mut |frame| port.stage(frame));
         }
-        self.flush()?;
+        self.port.flush()?;
         if received > 0 {
-            self.stats.busy_polls += 1;
+            self.port.stats.busy_polls += 1;
         }
         Ok(received)
     }
@@ -257,14 +339,16 @@ impl<H: FrameHandler> Worker<H> {
             .next_timer()
             .map(|t| (t.micros_since(now) / 1000) as i32)
             .unwrap_or(timeout_ms);
-        self.socket.wait_rx(timeout_ms.min(until_timer).max(0))?;
+        self.port
+            .socket
+            .wait_rx(timeout_ms.min(until_timer).max(0))?;
         Ok(())
     }
 
     fn refill(&mut self) {
         let free = self.rx_pool.len() as u32;
         if free > 0 {
-            self.socket.fill(&mut self.rx_pool, free);
+            self.port.socket.fill(&mut self.rx_pool, free);
         }
     }
 
@@ -272,150 +356,49 @@ impl<H: FrameHandler> Worker<H> {
         let mut descs = [Desc::default(); 256];
         let max = self.config.batch.clamp(1, descs.len() as u32);
         let mut n = 0usize;
-        self.socket.receive(max, |d| {
+        self.port.socket.receive(max, |d| {
             descs[n] = d;
             n += 1;
         });
-        self.stats.rx_frames += n as u64;
+        self.port.stats.rx_frames += n as u64;
         for d in &descs[..n] {
             let len = d.len as usize;
+            let port = &mut self.port;
+            let scratch = &mut self.scratch;
+            let umem = port.socket.umem();
+            let copied = umem.bytes(d.addr, len.min(MAX_FRAME)).map(|b| {
+                scratch[..b.len()].copy_from_slice(b);
+                b.len()
+            });
+            self.rx_pool.release(umem.frame_of(d.addr));
+            let Some(copied) = copied else { continue };
+            port.record(&scratch[..copied]);
+            if len > MAX_FRAME {
+                port.stats.rx_too_long += 1;
+                continue;
+            }
             let fault = self.config.fault.is_some_and(|f| {
-                mix(f.seed ^ self.stats.rx_frames.wrapping_add(d.addr)) % 1_000_000
+                mix(f.seed ^ port.stats.rx_frames.wrapping_add(d.addr)) % 1_000_000
                     < u64::from(f.per_million)
             });
-            if let Some(bytes) = self.socket.umem().bytes(d.addr, len.min(MAX_FRAME)) {
-                record(&mut self.pcap, &mut self.stats, bytes);
+            if fault {
+                port.stats.fault_dropped += 1;
+                continue;
             }
-            let copied = if len > MAX_FRAME {
-                self.stats.rx_too_long += 1;
-                false
-            } else if fault {
-                self.stats.fault_dropped += 1;
-                false
-            } else if let Some(bytes) = self.socket.umem().bytes(d.addr, len) {
-                self.scratch[..len].copy_from_slice(bytes);
-                true
-            } else {
-                false
-            };
-            self.rx_pool.release(self.socket.umem().frame_of(d.addr));
-            if copied {
-                let Worker {
-                    socket,
-                    pool,
-                    handler,
-                    stats,
-                    staged,
-                    scratch,
-                    pcap,
-                    ..
-                } = self;
-                handler.on_frame(now, &scratch[..len], &mut |frame| {
-                    stage(socket, pool, staged, stats, pcap, frame)
-                });
-            }
+            self.handler
+                .on_frame(now, &scratch[..len], &mut |frame| port.stage(frame));
         }
         n as u32
     }
 
     /// Put staged answers on the TX ring and wake the kernel while the
-    /// ring holds frames it has not taken (in copy mode each wakeup sends
-    /// at most one TX budget, 32 frames by default).
+    /// ring holds frames it has not taken.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.staged.is_empty() {
-            return if self.socket.tx_outstanding() > 0 {
-                self.socket.kick_tx()
-            } else {
-                Ok(())
-            };
-        }
-        flush_staged(&mut self.socket, &mut self.staged, &mut self.stats);
-        self.socket.kick_tx()
+        self.port.flush()
     }
 
     /// Frames waiting for the TX ring or for the kernel to finish them.
     pub fn tx_pending(&self) -> usize {
-        self.staged.len() + self.socket.tx_outstanding() as usize
-    }
-}
-
-/// Move staged answers onto the TX ring, as many as fit.
-fn flush_staged(socket: &mut XdpSocket, staged: &mut Vec<Desc>, stats: &mut WorkerStats) {
-    let mut i = 0;
-    let sent = socket.transmit(staged.len() as u32, || {
-        let d = staged.get(i).copied();
-        i += 1;
-        d
-    }) as usize;
-    stats.tx_frames += sent as u64;
-    if sent < staged.len() {
-        stats.tx_ring_full += 1;
-    }
-    staged.drain(..sent);
-}
-
-/// Write `frame` to the capture, if one is on; stop capturing at the
-/// first error.
-fn record(pcap: &mut Option<PcapFile>, stats: &mut WorkerStats, frame: &[u8]) {
-    if let Some(p) = pcap {
-        if p.write(frame).is_ok() {
-            stats.pcap_records += 1;
-        } else {
-            stats.pcap_errors += 1;
-            *pcap = None;
-        }
-    }
-}
-
-/// Copy one answer into a free frame and stage it for the TX ring.
-fn stage(
-    socket: &mut XdpSocket,
-    pool: &mut FramePool,
-    staged: &mut Vec<Desc>,
-    stats: &mut WorkerStats,
-    pcap: &mut Option<PcapFile>,
-    frame: &[u8],
-) {
-    if frame.len() > MAX_FRAME {
-        stats.tx_too_long += 1;
-        return;
-    }
-    if staged.len() == staged.capacity() {
-        // Only when every frame is staged, i.e. the TX ring is stuck.
-        stats.tx_no_frame += 1;
-        return;
-    }
-    let addr = match pool.alloc() {
-        Some(a) => a,
-        None => {
-            // Every transmit frame is on the TX ring or being sent: push
-            // the staged ones out, wake the kernel, and take back what it
-            // finished (in copy mode a wakeup sends synchronously).
-            flush_staged(socket, staged, stats);
-            let _ = socket.kick_tx();
-            socket.complete(pool, u32::MAX);
-            match pool.alloc() {
-                Some(a) => a,
-                None => {
-                    stats.tx_no_frame += 1;
-                    return;
-                }
-            }
-        }
-    };
-    match socket.umem_mut().bytes_mut(addr, frame.len()) {
-        Some(buf) => {
-            buf.copy_from_slice(frame);
-            record(pcap, stats, frame);
-            staged.push(Desc {
-                addr,
-                len: frame.len() as u32,
-                options: 0,
-            });
-        }
-        None => {
-            pool.release(addr);
-            stats.tx_too_long += 1;
-        }
+        self.port.staged.len() + self.port.socket.tx_outstanding() as usize
     }
 }
