@@ -19,10 +19,11 @@ Tasks:
   test                 Run every test in the workspace, then netns-test (what CI
                        runs); installs clang, libbpf-dev, iproute2, iputils-ping
                        with apt-get when missing and run as root
-  netns-test           The datapath tests between network namespaces, release
-                       build: BPF verdicts, a 100 MB AF_XDP download against the
-                       raw frame rate, 1% injected loss, kernel traffic beside it,
-                       no allocation per packet.
+  netns-test           The datapath and daemon tests between network namespaces,
+                       release build: BPF verdicts, a 100 MB AF_XDP download against
+                       the raw frame rate, 1% injected loss, kernel traffic beside
+                       it, no allocation per packet, trickled serving, reloading
+                       keys, refusing misconfigurations.
                        Needs root. Removes every namespace it made, even if the
                        tests crash or are interrupted
   lint                 cargo fmt --check and cargo clippy -D warnings
@@ -269,7 +270,22 @@ fn netns_test() -> Result<(u64, u64), String> {
             "--test-threads=1",
         ])
         .env(NETNS_PREFIX_ENV, prefix);
-        run_counting(c, &mut totals)
+        let xdp = run_counting(c, &mut totals);
+        let mut c = cargo();
+        c.args([
+            "test",
+            "--release",
+            "-p",
+            "trickled",
+            "--test",
+            "daemon",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(NETNS_PREFIX_ENV, prefix);
+        let daemon = run_counting(c, &mut totals);
+        xdp.and(daemon)
     })?;
     let veths = Command::new("ip")
         .args(["-o", "link", "show", "type", "veth"])
@@ -306,6 +322,8 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("/usr/include/bpf/bpf_helpers.h", "libbpf-dev"),
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
+    ("curl", "curl"),
+    ("setpriv", "util-linux"),
 ];
 
 /// Install the packages of [`SYSTEM_PACKAGES`] that are missing (as root,

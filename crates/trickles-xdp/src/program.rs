@@ -48,6 +48,30 @@ pub enum ProgramError {
     Missing(&'static str),
     /// A receive queue index beyond the XSKMAP.
     QueueOutOfRange(u32),
+    /// The kernel refused to attach the program to an interface.
+    Attach {
+        /// Interface index.
+        ifindex: u32,
+        /// Mode asked for.
+        mode: XdpMode,
+        /// What the kernel said.
+        source: aya::programs::ProgramError,
+    },
+}
+
+/// `e` and every error it wraps, joined by ": ".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
 }
 
 impl fmt::Display for ProgramError {
@@ -58,9 +82,36 @@ impl fmt::Display for ProgramError {
                 "the XDP program was not built: clang was missing when trickles-xdp was compiled \
                  (apt-get install clang libbpf-dev, then rebuild)"
             ),
-            ProgramError::Load(e) => write!(f, "loading the XDP object: {e}"),
-            ProgramError::Program(e) => write!(f, "XDP program: {e}"),
-            ProgramError::Map(e) => write!(f, "XDP map: {e}"),
+            ProgramError::Load(e) => write!(f, "loading the XDP object: {}", chain(e)),
+            ProgramError::Program(e) => write!(f, "XDP program: {}", chain(e)),
+            ProgramError::Map(e) => write!(f, "XDP map: {}", chain(e)),
+            ProgramError::Attach {
+                ifindex,
+                mode,
+                source,
+            } => write!(
+                f,
+                "the kernel refused to attach the XDP program to interface index {ifindex} in {} mode: {}",
+                match mode {
+                    XdpMode::Default => "default",
+                    XdpMode::Skb => "generic (skb)",
+                    XdpMode::Driver => "driver",
+                    XdpMode::Hardware => "hardware",
+                },
+                chain(source)
+            )
+            .and_then(|()| match source {
+                aya::programs::ProgramError::SyscallError(e)
+                    if e.io_error.raw_os_error() == Some(libc::ERANGE) =>
+                {
+                    write!(
+                        f,
+                        " (a veth refuses driver-mode XDP when its peer's MTU is above 3506: \
+                         lower the MTU or use generic mode)"
+                    )
+                }
+                _ => Ok(()),
+            }),
             ProgramError::Missing(name) => write!(f, "the XDP object has no `{name}`"),
             ProgramError::QueueOutOfRange(q) => write!(
                 f,
@@ -137,7 +188,13 @@ impl SteeringProgram {
     /// Attach to the interface with index `ifindex` in `mode`. The program
     /// stays attached until `self` is dropped.
     pub fn attach(&mut self, ifindex: u32, mode: XdpMode) -> Result<(), ProgramError> {
-        self.xdp()?.attach_to_if_index(ifindex, mode)?;
+        self.xdp()?
+            .attach_to_if_index(ifindex, mode)
+            .map_err(|source| ProgramError::Attach {
+                ifindex,
+                mode,
+                source,
+            })?;
         Ok(())
     }
 

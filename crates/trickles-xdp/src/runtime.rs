@@ -14,7 +14,9 @@ use std::time::Instant as WallInstant;
 use trickles_core::Instant;
 
 use crate::neighbour;
+use crate::pcap::PcapFile;
 use crate::program::{ProgramError, SteeringProgram, XdpMode};
+use crate::shared::Stats;
 use crate::socket::{BindMode, ModeRequest, RingSizes, SocketConfig, XdpSocket};
 use crate::umem::{Umem, UmemConfig};
 use crate::worker::{FrameHandler, Worker, WorkerConfig, WorkerStats};
@@ -87,7 +89,33 @@ pub struct QueuePlan {
     pub worker: WorkerConfig,
     /// `XDP_MAX_TX_SKB_BUDGET` (0: kernel default).
     pub tx_budget: u32,
+    /// Directory for one pcap file per worker (`queue-N.pcap`).
+    pub pcap_dir: Option<std::path::PathBuf>,
 }
+
+/// Sees the workers and the program while they run, about every
+/// [`MONITOR_INTERVAL`]: for statistics endpoints. Called from the worker
+/// threads (`worker`) and from the thread that runs [`serve_queues`]
+/// (`program`), never per packet.
+pub trait Monitor<H>: Sync {
+    /// A worker's counters and engine.
+    fn worker(&self, queue: u32, stats: &WorkerStats, handler: &H) {
+        let _ = (queue, stats, handler);
+    }
+    /// The steering program's counters.
+    fn program(&self, stats: &Stats) {
+        let _ = stats;
+    }
+}
+
+/// A [`Monitor`] that looks at nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMonitor;
+
+impl<H> Monitor<H> for NoMonitor {}
+
+/// How often a [`Monitor`] is called.
+pub const MONITOR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What one worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,16 +143,18 @@ pub fn serve_queues<H: FrameHandler + Send>(
     make: impl Fn(u32) -> H + Sync,
     stop: &AtomicBool,
 ) -> io::Result<Vec<(QueueReport, H)>> {
-    serve_queues_started(plan, make, |_, _| {}, stop)
+    serve_queues_started(plan, make, |_, _| {}, stop, &NoMonitor)
 }
 
 /// [`serve_queues`], calling `start(engine, tx)` on each worker before
-/// its loop (a client sends its SYN there).
+/// its loop (a client sends its SYN there) and showing `monitor` the
+/// counters as they run.
 pub fn serve_queues_started<H: FrameHandler + Send>(
     plan: &QueuePlan,
     make: impl Fn(u32) -> H + Sync,
     start: impl Fn(&mut H, &mut dyn FnMut(&[u8])) + Sync,
     stop: &AtomicBool,
+    monitor: &dyn Monitor<H>,
 ) -> io::Result<Vec<(QueueReport, H)>> {
     let ifindex = neighbour::ifindex(&plan.ifname)?;
     let mut prog = SteeringProgram::load().map_err(to_io)?;
@@ -154,13 +184,15 @@ pub fn serve_queues_started<H: FrameHandler + Send>(
         sockets.push((queue, socket));
     }
     let (make, start) = (&make, &start);
-    let reports = std::thread::scope(|scope| {
-        let handles: Vec<_> = sockets
+    let prog = &prog;
+    std::thread::scope(|scope| {
+        let handles = sockets
             .into_iter()
             .enumerate()
             .map(|(i, (queue, socket))| {
                 let core = plan.cores.get(i).copied();
                 let worker_config = plan.worker;
+                let pcap_dir = plan.pcap_dir.as_deref();
                 std::thread::Builder::new()
                     .name(format!("trickles-q{queue}"))
                     .spawn_scoped(scope, move || -> io::Result<(QueueReport, H)> {
@@ -169,14 +201,24 @@ pub fn serve_queues_started<H: FrameHandler + Send>(
                         }
                         let mode = socket.mode();
                         let mut w = Worker::new(socket, make(queue), worker_config);
+                        if let Some(dir) = pcap_dir {
+                            w.set_pcap(PcapFile::create(&dir.join(format!("queue-{queue}.pcap")))?);
+                        }
                         w.start(|h, tx| start(h, tx))?;
                         let epoch = WallInstant::now();
                         let now = || Instant(epoch.elapsed().as_micros() as u64);
+                        let mut next_tick = epoch;
                         while !stop.load(Ordering::Relaxed) && !w.handler().is_done() {
                             if w.poll(now())? == 0 {
                                 w.wait(now(), 1)?;
                             }
+                            if WallInstant::now() >= next_tick {
+                                next_tick += MONITOR_INTERVAL;
+                                monitor.worker(queue, &w.stats(), w.handler());
+                            }
                         }
+                        w.flush_pcap()?;
+                        monitor.worker(queue, &w.stats(), w.handler());
                         let report = QueueReport {
                             queue,
                             core,
@@ -186,7 +228,13 @@ pub fn serve_queues_started<H: FrameHandler + Send>(
                         Ok((report, w.into_handler()))
                     })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        while handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(MONITOR_INTERVAL);
+            if let Ok(stats) = prog.stats() {
+                monitor.program(&stats);
+            }
+        }
         handles
             .into_iter()
             .map(|h| {
@@ -194,9 +242,7 @@ pub fn serve_queues_started<H: FrameHandler + Send>(
                     .map_err(|_| io::Error::other("a worker panicked"))?
             })
             .collect::<io::Result<Vec<_>>>()
-    });
-    drop(prog);
-    reports
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use trickles_core::synthetic::{StreamApp, fill_stream, stream_mismatches, stream
 use trickles_wire::KeyEpoch;
 
 use crate::neighbour;
-use crate::netns::NetnsPair;
+use crate::netns::{End, NetnsPair};
 use crate::pcap::PcapFile;
 use crate::rawrate::open_datapath;
 use crate::socket::BindMode;
@@ -156,50 +156,26 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         return Err(e);
     }
 
-    let (a, b) = (pair.a.clone(), pair.b.clone());
-    let (size, deadline) = (d.size, d.deadline.unwrap_or(Duration::from_secs(120)));
-    let client = pair.a.run(move || -> io::Result<_> {
-        let (_prog, socket) = open_datapath(&a, CLIENT_PORT, UmemConfig::default(), 0)?;
-        let ends = Endpoints {
-            local_mac: neighbour::mac_address(&a.ifname)?,
-            remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))?,
-            local: IpAddr::V4(a.addr),
-            local_port: CLIENT_PORT,
-            remote: IpAddr::V4(b.addr),
-            remote_port: SERVER_PORT,
-        };
-        let engine = Client::new(
-            ClientConfig::default(),
-            ends,
-            7,
-            &stream_request(size, SEED),
-        );
-        let config = WorkerConfig {
+    let size = d.size;
+    let client = fetch(
+        &pair.a,
+        &pair.b,
+        &Fetch {
+            port: SERVER_PORT,
+            request: stream_request(size, SEED).to_vec(),
             fault: fault.map(|f| DropFault {
                 seed: f.seed ^ 1,
                 ..f
             }),
-            ..WorkerConfig::default()
-        };
-        let mut w = Worker::new(socket, engine, config);
-        if let Some(p) = &client_pcap {
-            w.set_pcap(PcapFile::create(p)?);
-        }
-        let epoch = WallInstant::now();
-        w.start(|c, tx| c.start(now(epoch), tx))?;
-        while !w.handler().is_done() && epoch.elapsed() < deadline {
-            if w.poll(now(epoch))? == 0 {
-                w.wait(now(epoch), 1)?;
-            }
-        }
-        let elapsed = epoch.elapsed();
-        w.flush_pcap()?;
-        let c = w.handler();
+            pcap: client_pcap,
+            deadline: d.deadline.unwrap_or(Duration::from_secs(120)),
+        },
+    )
+    .map(|f| {
         let intact =
-            c.is_done() && c.total_len() == Some(size) && stream_mismatches(SEED, 0, c.data()) == 0;
-        Ok((elapsed, intact, w.stats(), c.stats().clone()))
+            f.complete && f.data.len() as u64 == size && stream_mismatches(SEED, 0, &f.data) == 0;
+        (f.elapsed, intact, f.worker, f.engine)
     });
-    let client = client.and_then(|c| c.join()?);
     stop.store(true, Ordering::Relaxed);
     let server = server.join()?;
     let (elapsed, intact, client_stats, client_engine) = client?;
@@ -215,6 +191,80 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         server_memory_bytes,
         server_mode,
     })
+}
+
+/// One fetch by a Trickles client on AF_XDP.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// The server's port.
+    pub port: u16,
+    /// The request (rides in the SYN).
+    pub request: Vec<u8>,
+    /// Receive loss injected on the client.
+    pub fault: Option<DropFault>,
+    /// pcap file of the client's frames.
+    pub pcap: Option<PathBuf>,
+    /// Give up after this long.
+    pub deadline: Duration,
+}
+
+/// What a fetch got.
+#[derive(Debug, Clone)]
+pub struct FetchReport {
+    /// From the SYN to the last byte (or to giving up).
+    pub elapsed: Duration,
+    /// The whole response arrived.
+    pub complete: bool,
+    /// The response bytes received in order.
+    pub data: Vec<u8>,
+    /// Client worker counters.
+    pub worker: WorkerStats,
+    /// Client engine counters.
+    pub engine: ClientStats,
+}
+
+/// From `client`'s namespace, fetch `f.request` from the Trickles server
+/// at `server`'s address, port `f.port`, over AF_XDP.
+pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
+    let (a, b, f) = (client.clone(), server.clone(), f.clone());
+    let thread = client.run(move || -> io::Result<FetchReport> {
+        let (_prog, socket) = open_datapath(&a, CLIENT_PORT, UmemConfig::default(), 0)?;
+        let ends = Endpoints {
+            local_mac: neighbour::mac_address(&a.ifname)?,
+            remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))?,
+            local: IpAddr::V4(a.addr),
+            local_port: CLIENT_PORT,
+            remote: IpAddr::V4(b.addr),
+            remote_port: f.port,
+        };
+        let engine = Client::new(ClientConfig::default(), ends, 7, &f.request);
+        let config = WorkerConfig {
+            fault: f.fault,
+            ..WorkerConfig::default()
+        };
+        let mut w = Worker::new(socket, engine, config);
+        if let Some(p) = &f.pcap {
+            w.set_pcap(PcapFile::create(p)?);
+        }
+        let epoch = WallInstant::now();
+        w.start(|c, tx| c.start(now(epoch), tx))?;
+        while !w.handler().is_done() && epoch.elapsed() < f.deadline {
+            if w.poll(now(epoch))? == 0 {
+                w.wait(now(epoch), 1)?;
+            }
+        }
+        let elapsed = epoch.elapsed();
+        w.flush_pcap()?;
+        let c = w.handler();
+        Ok(FetchReport {
+            elapsed,
+            complete: c.is_done(),
+            data: c.data().to_vec(),
+            worker: w.stats(),
+            engine: c.stats().clone(),
+        })
+    })?;
+    thread.join()?
 }
 
 /// What a kernel TCP download did.

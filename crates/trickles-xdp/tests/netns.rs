@@ -298,7 +298,7 @@ fn workers_record_what_they_receive_and_send_in_pcap_files() {
 fn two_queues_serve_two_clients_through_a_key_rotation() {
     use trickles_xdp::ModeRequest;
     use trickles_xdp::keys::{KeyedServer, SharedKeys};
-    use trickles_xdp::runtime::{QueuePlan, serve_queues, serve_queues_started};
+    use trickles_xdp::runtime::{NoMonitor, QueuePlan, serve_queues, serve_queues_started};
 
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !trickles_xdp::running_as_root() {
@@ -318,6 +318,7 @@ fn two_queues_serve_two_clients_through_a_key_rotation() {
         umem: UmemConfig::default(),
         worker: WorkerConfig::default(),
         tx_budget: 0,
+        pcap_dir: None,
     };
     let master = |b| MasterKey::new([b; 16]);
     let keys = SharedKeys::new(
@@ -377,6 +378,7 @@ fn two_queues_serve_two_clients_through_a_key_rotation() {
                 },
                 |c, tx| c.start(now(epoch), tx),
                 &never,
+                &NoMonitor,
             )
             .unwrap();
             (reports, epoch.elapsed())

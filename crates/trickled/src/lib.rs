@@ -1,0 +1,23 @@
+//! `trickled`, the Trickles daemon, and `trickles`, its client tools
+//! (issue 5). The daemon serves Trickles services over the AF_XDP
+//! datapath (`trickles-xdp`): one pinned worker per NIC queue, the
+//! stateless web server of paper §6.2 or the synthetic stream behind each
+//! port, keys reloaded on SIGHUP.
+//!
+//! - [`config`]: the TOML file and the flags, validated.
+//! - [`kernel`]: the kernel TCP listener beside each service (dual serving).
+//! - [`keyfile`]: the key file and `trickled keygen`.
+//! - [`serve`]: `trickled serve`.
+//! - [`services`]: the engines of one worker and the dispatch by port.
+//! - [`stats`]: counters as Prometheus text.
+//! - [`web`]: the stateless web server application.
+//! - [`ranges`]: `0-3,5` lists.
+
+pub mod config;
+pub mod kernel;
+pub mod keyfile;
+pub mod ranges;
+pub mod serve;
+pub mod services;
+pub mod stats;
+pub mod web;
