@@ -279,6 +279,8 @@ fn netns_test() -> Result<(u64, u64), String> {
             "trickled",
             "--test",
             "daemon",
+            "--test",
+            "tools",
             "--",
             "--nocapture",
             "--test-threads=1",
@@ -323,6 +325,7 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("curl", "curl"),
+    ("python3", "python3"),
     ("setpriv", "util-linux"),
 ];
 

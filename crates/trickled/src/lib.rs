@@ -4,6 +4,8 @@
 //! stateless web server of paper §6.2 or the synthetic stream behind each
 //! port, keys reloaded on SIGHUP.
 //!
+//! - [`fetch`]: the client datapath of the tools (one thread, many fetches).
+//! - [`tools`]: `trickles get` and `trickles proxy`.
 //! - [`config`]: the TOML file and the flags, validated.
 //! - [`kernel`]: the kernel TCP listener beside each service (dual serving).
 //! - [`keyfile`]: the key file and `trickled keygen`.
@@ -14,10 +16,12 @@
 //! - [`ranges`]: `0-3,5` lists.
 
 pub mod config;
+pub mod fetch;
 pub mod kernel;
 pub mod keyfile;
 pub mod ranges;
 pub mod serve;
 pub mod services;
 pub mod stats;
+pub mod tools;
 pub mod web;
