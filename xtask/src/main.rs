@@ -13,9 +13,11 @@ cargo xtask <task> [args]
 
 Tasks:
   demo                 Run the demo: Trickles frames byte by byte, the server's
-                       checks, a simulated transfer against TCP Reno with the
-                       server's memory, then (as root) a 100 MB download over
-                       AF_XDP between two namespaces next to kernel TCP
+                       checks, a simulated transfer against TCP Reno; then (as
+                       root) trickled in one network namespace serving a file
+                       tree, fetched from another with trickles get and with curl
+                       through trickles proxy, bytes compared, throughput and the
+                       server's memory printed
   test                 Run every test in the workspace, then netns-test (what CI
                        runs); installs clang, libbpf-dev, iproute2, iputils-ping
                        with apt-get when missing and run as root
@@ -106,24 +108,31 @@ fn demo(args: &[String]) -> Result<(), String> {
     ]);
     c.args(args);
     run(c)?;
-    // The real thing: a download over AF_XDP between two namespaces.
+    // The real thing: trickled and the client tools between two
+    // namespaces (the last line is the summary).
     if !is_root() {
-        println!("datapath demo skipped: namespaces, XDP and AF_XDP need root");
+        println!("daemon demo skipped: namespaces, XDP and AF_XDP need root");
         return Ok(());
     }
     ensure_system_packages()?;
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "trickled",
+        "--bins",
+        "--example",
+        "demo",
+    ]);
+    run(c)?;
     with_netns_reaper(|prefix| {
-        let mut c = cargo();
-        c.args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "trickles-xdp",
-            "--example",
-            "netns_demo",
-        ])
-        .env(NETNS_PREFIX_ENV, prefix);
+        let target = env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"));
+        let mut c = Command::new(target.join("release/examples/demo"));
+        c.env(NETNS_PREFIX_ENV, prefix);
         run(c)
     })
 }
