@@ -25,6 +25,57 @@
 //! port; skipped on a cache hit) → freshness and replay → SACK proof →
 //! congestion step → user continuation MACs → event. Every failed check is
 //! counted ([`ServerStats`]) and the frame is dropped without an answer.
+//!
+//! # Example
+//!
+//! A whole exchange, in memory: a client sends `hello` in its SYN; the
+//! application answers the OPEN event with the request reversed, naming
+//! the stream in its output continuation so that any later REQUEST could
+//! regenerate any byte of it. `examples/kv_workers.rs` goes further: a
+//! key-value server answering REQUEST events, per-packet user
+//! continuations, and events extracted by one worker and installed by
+//! another.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use trickles_core::Instant;
+//! use trickles_core::client::{Client, ClientConfig, Endpoints};
+//! use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
+//! use trickles_core::server::{EventKind, Server, ServerConfig, UcontSpec};
+//! use trickles_wire::KeyEpoch;
+//!
+//! let mut server = Server::new(
+//!     ServerConfig { port: 80, ..ServerConfig::default() },
+//!     KeyRing::new(ServerKeys::from_master(KeyEpoch(1), &MasterKey::new([1; 16]))),
+//!     KeyRing::new(AppKey::from_master(KeyEpoch(1), &MasterKey::new([2; 16]))),
+//! );
+//! let ends = Endpoints {
+//!     local_mac: [2, 0, 0, 0, 0, 1],
+//!     remote_mac: [2, 0, 0, 0, 0, 2],
+//!     local: IpAddr::from([10, 0, 0, 1]),
+//!     local_port: 40000,
+//!     remote: IpAddr::from([10, 0, 0, 2]),
+//!     remote_port: 80,
+//! };
+//! let mut client = Client::new(ClientConfig::default(), ends, 1, b"hello");
+//! let now = Instant::from_millis(1);
+//! let mut syn = Vec::new();
+//! client.start(now, &mut |f| syn.push(f.to_vec()));
+//!
+//! let mut answers = Vec::new();
+//! for mut msk in server.handle(now, &syn[0], &mut |f| answers.push(f.to_vec())) {
+//!     assert_eq!(msk.kind(), EventKind::Open);
+//!     let body: Vec<u8> = msk.input().iter().rev().copied().collect();
+//!     // The stream [0, 5) of the application's "reversed" object.
+//!     msk.set_output(UcontSpec::output(0, body.len() as u64, b"reversed").unwrap());
+//!     server.send(now, msk, &body, &mut |f| answers.push(f.to_vec())).unwrap();
+//! }
+//! for f in &answers {
+//!     client.on_frame(now, f, &mut |_| {});
+//! }
+//! assert!(client.is_done());
+//! assert_eq!(client.data(), b"olleh");
+//! ```
 
 pub mod cache;
 pub mod minisocket;
