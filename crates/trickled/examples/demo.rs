@@ -237,7 +237,7 @@ fn run() -> Result<bool, String> {
     let stats = pair
         .b
         .command(trickled.to_str().ok_or("path")?)
-        .args(["stats", "--stats-listen", "127.0.0.1:9464"])
+        .args(["stats", "--raw", "--stats-listen", "127.0.0.1:9464"])
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&stats.stdout);

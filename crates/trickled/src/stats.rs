@@ -290,3 +290,135 @@ mod tests {
         );
     }
 }
+
+/// One sample of Prometheus text: name, labels, value.
+type Sample = (String, Vec<(String, String)>, u64);
+
+/// The samples of Prometheus text.
+fn samples(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let value = value.parse().ok()?;
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => {
+                    let labels = rest
+                        .trim_end_matches('}')
+                        .split(',')
+                        .filter_map(|kv| {
+                            let (k, v) = kv.split_once('=')?;
+                            Some((k.to_owned(), v.trim_matches('"').to_owned()))
+                        })
+                        .collect();
+                    (n, labels)
+                }
+                None => (series, Vec::new()),
+            };
+            Some((name.to_owned(), labels, value))
+        })
+        .collect()
+}
+
+/// `trickled stats` without `--raw`: per-worker rows, a total row, the
+/// XDP verdicts and the drops by reason, from the Prometheus text.
+pub fn summary(text: &str) -> String {
+    let s = samples(text);
+    let label = |l: &[(String, String)], k: &str| {
+        l.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut queues: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+    let mut drops: BTreeMap<String, u64> = BTreeMap::new();
+    let mut xdp: Vec<(String, u64)> = Vec::new();
+    for (name, labels, v) in &s {
+        let col = match name.as_str() {
+            "trickled_worker_frames_received_total" => Some(0),
+            "trickled_worker_frames_sent_total" => Some(1),
+            "trickled_requests_total" => Some(2),
+            "trickled_syns_total" => Some(3),
+            "trickled_drops_total" => Some(4),
+            _ => None,
+        };
+        if let Some(c) = col {
+            queues.entry(label(labels, "queue")).or_default()[c] += v;
+        }
+        if name == "trickled_drops_total" {
+            *drops.entry(label(labels, "reason")).or_default() += v;
+        }
+        if name == "trickled_xdp_frames_total" {
+            xdp.push((label(labels, "verdict"), *v));
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>14} {:>14} {:>12} {:>10} {:>10}",
+        "queue", "frames in", "frames out", "requests", "syns", "drops"
+    );
+    let mut total = [0u64; 5];
+    for (q, row) in &queues {
+        let _ = writeln!(
+            out,
+            "{q:<8} {:>14} {:>14} {:>12} {:>10} {:>10}",
+            row[0], row[1], row[2], row[3], row[4]
+        );
+        for (t, r) in total.iter_mut().zip(row) {
+            *t += r;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:>14} {:>14} {:>12} {:>10} {:>10}",
+        "total", total[0], total[1], total[2], total[3], total[4]
+    );
+    let _ = writeln!(
+        out,
+        "xdp: {}",
+        xdp.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "drops by reason: {}",
+        drops
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_over_queues() {
+        let b = Board::default();
+        for q in [0, 1] {
+            Monitor::<Services>::worker(
+                &b,
+                q,
+                &WorkerStats {
+                    rx_frames: 10 + u64::from(q),
+                    ..WorkerStats::default()
+                },
+                &Services::empty(),
+            );
+        }
+        let text = summary(&b.render());
+        let total = text
+            .lines()
+            .find(|l| l.starts_with("total"))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(total.split_whitespace().nth(1) == Some("21"), "{text}");
+        assert!(text.contains("xdp: steered 0"), "{text}");
+    }
+}

@@ -235,7 +235,7 @@ fn serves_web_files_and_the_synthetic_stream_and_stops_cleanly() {
     let out = pair
         .b
         .command(BIN)
-        .args(["stats", "--stats-listen", "127.0.0.1:9464"])
+        .args(["stats", "--raw", "--stats-listen", "127.0.0.1:9464"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

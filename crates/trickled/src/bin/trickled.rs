@@ -25,12 +25,16 @@ enum Command {
     /// SIGHUP reloads the key file (a new epoch; the previous one stays
     /// valid for the grace period). Needs root.
     Serve(Box<ServeArgs>),
-    /// Print a running daemon's counters (Prometheus text from its
+    /// Print a running daemon's counters: per worker and in total, the
+    /// XDP program's verdicts and the drops by reason (from its
     /// --stats-listen endpoint).
     Stats {
         /// The daemon's stats endpoint.
         #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
         stats_listen: std::net::SocketAddr,
+        /// Print the raw Prometheus text instead.
+        #[arg(long)]
+        raw: bool,
     },
     /// Write a new key file (random 16-byte server and application keys)
     /// to standard output.
@@ -124,9 +128,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
-        Command::Stats { stats_listen } => {
-            trickled::stats::fetch(stats_listen).map(|text| print!("{text}"))
-        }
+        Command::Stats { stats_listen, raw } => trickled::stats::fetch(stats_listen).map(|text| {
+            if raw {
+                print!("{text}");
+            } else {
+                print!("{}", trickled::stats::summary(&text));
+            }
+        }),
         Command::Keygen { epoch } => KeyFile::generate(epoch)
             .map(|text| print!("{text}"))
             .map_err(|e| format!("cannot read /dev/urandom: {e}")),
