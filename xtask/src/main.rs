@@ -483,7 +483,11 @@ fn fuzz(args: &[String]) -> Result<(), String> {
 }
 
 /// The micro-benchmark suites: (package, bench target).
-const MICRO_BENCHES: &[(&str, &str)] = &[("trickles-wire", "wire"), ("trickles-core", "crypto")];
+const MICRO_BENCHES: &[(&str, &str)] = &[
+    ("trickles-wire", "wire"),
+    ("trickles-core", "crypto"),
+    ("trickles-core", "engine"),
+];
 
 fn bench(args: &[String]) -> Result<(), String> {
     let runs: usize = match args.first() {

@@ -124,10 +124,24 @@ fn engine(c: &mut Criterion) {
     let requests = capture(object().len() as u64);
     // Skip the slow-start rounds: steady state, one request → one response.
     let steady = &requests[requests.len() / 4..];
+    // How many response frames each steady-state request yields.
+    let (before, after) = {
+        let mut s = server();
+        let mut sink = |_: &[u8]| {};
+        for r in &requests[..requests.len() / 4] {
+            s.handle(r.at, &r.frame, &mut sink);
+        }
+        let before = (s.stats().frames_out, s.stats().frames_in);
+        for r in steady {
+            s.handle(r.at, &r.frame, &mut sink);
+        }
+        (before, (s.stats().frames_out, s.stats().frames_in))
+    };
     eprintln!(
-        "captured {} requests; measuring {}",
+        "captured {} requests; measuring {}: {:.3} response frames (1514 bytes, 1360 stream bytes) per request",
         requests.len(),
-        steady.len()
+        steady.len(),
+        (after.0 - before.0) as f64 / (after.1 - before.1) as f64
     );
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
