@@ -25,7 +25,8 @@ Tasks:
                        release build: BPF verdicts, a 100 MB AF_XDP download against
                        the raw frame rate, 1% injected loss, kernel traffic beside
                        it, no allocation per packet, trickled serving, reloading
-                       keys, refusing misconfigurations.
+                       keys, refusing misconfigurations, the client tools, and a
+                       pktgen flood of forged, malformed and replayed requests.
                        Needs root. Removes every namespace it made, even if the
                        tests crash or are interrupted
   lint                 cargo fmt --check and cargo clippy -D warnings
@@ -296,7 +297,21 @@ fn netns_test() -> Result<(u64, u64), String> {
         ])
         .env(NETNS_PREFIX_ENV, prefix);
         let daemon = run_counting(c, &mut totals);
-        xdp.and(daemon)
+        let mut c = cargo();
+        c.args([
+            "test",
+            "--release",
+            "-p",
+            "pktgen",
+            "--test",
+            "flood",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(NETNS_PREFIX_ENV, prefix);
+        let flood = run_counting(c, &mut totals);
+        xdp.and(daemon).and(flood)
     })?;
     let veths = Command::new("ip")
         .args(["-o", "link", "show", "type", "veth"])

@@ -131,6 +131,7 @@ fn get(pair: &NetnsPair, port: u16, request: Vec<u8>) -> trickles_xdp::scenario:
             fault: None,
             pcap: None,
             deadline: Duration::from_secs(60),
+            queue: 0,
         },
     )
     .unwrap()
@@ -290,6 +291,7 @@ fn a_key_reload_during_a_100_mb_transfer_keeps_it_intact() {
                 fault: None,
                 pcap: None,
                 deadline: Duration::from_secs(120),
+                queue: 0,
             },
         )
         .unwrap()

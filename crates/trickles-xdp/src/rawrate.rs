@@ -64,6 +64,18 @@ pub fn open_datapath(
     umem: UmemConfig,
     tx_budget: u32,
 ) -> io::Result<(SteeringProgram, XdpSocket)> {
+    open_datapath_on(end, port, umem, tx_budget, 0)
+}
+
+/// [`open_datapath`] with the socket on receive queue `queue` (frames it
+/// sends leave by the same queue).
+pub fn open_datapath_on(
+    end: &End,
+    port: u16,
+    umem: UmemConfig,
+    tx_budget: u32,
+    queue: u32,
+) -> io::Result<(SteeringProgram, XdpSocket)> {
     let ifindex = neighbour::ifindex(&end.ifname)?;
     let mut prog = SteeringProgram::load().map_err(to_io)?;
     prog.attach(ifindex, XdpMode::Driver)
@@ -73,14 +85,14 @@ pub fn open_datapath(
     let socket = XdpSocket::open(
         &SocketConfig {
             ifindex,
-            queue: 0,
+            queue,
             rings: RingSizes::default(),
             mode: ModeRequest::Auto,
             tx_budget,
         },
         Umem::new(umem)?,
     )?;
-    prog.bind_socket(0, &socket).map_err(to_io)?;
+    prog.bind_socket(queue, &socket).map_err(to_io)?;
     Ok((prog, socket))
 }
 

@@ -22,7 +22,7 @@ use trickles_wire::KeyEpoch;
 use crate::neighbour;
 use crate::netns::{End, NetnsPair};
 use crate::pcap::PcapFile;
-use crate::rawrate::open_datapath;
+use crate::rawrate::{open_datapath, open_datapath_on};
 use crate::socket::BindMode;
 use crate::umem::UmemConfig;
 use crate::worker::{DropFault, Worker, WorkerConfig, WorkerStats};
@@ -169,6 +169,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             }),
             pcap: client_pcap,
             deadline: d.deadline.unwrap_or(Duration::from_secs(120)),
+            queue: 0,
         },
     )
     .map(|f| {
@@ -206,6 +207,8 @@ pub struct Fetch {
     pub pcap: Option<PathBuf>,
     /// Give up after this long.
     pub deadline: Duration,
+    /// The client's receive (and transmit) queue.
+    pub queue: u32,
 }
 
 /// What a fetch got.
@@ -228,7 +231,7 @@ pub struct FetchReport {
 pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
     let (a, b, f) = (client.clone(), server.clone(), f.clone());
     let thread = client.run(move || -> io::Result<FetchReport> {
-        let (_prog, socket) = open_datapath(&a, CLIENT_PORT, UmemConfig::default(), 0)?;
+        let (_prog, socket) = open_datapath_on(&a, CLIENT_PORT, UmemConfig::default(), 0, f.queue)?;
         let ends = Endpoints {
             local_mac: neighbour::mac_address(&a.ifname)?,
             remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))?,
