@@ -25,3 +25,16 @@ pub mod services;
 pub mod stats;
 pub mod tools;
 pub mod web;
+
+/// Structured logs on standard error, filtered by `RUST_LOG` or else by
+/// `filter` (tracing `EnvFilter` syntax); colours only on a terminal.
+pub fn init_logs(filter: &str) {
+    use std::io::IsTerminal;
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

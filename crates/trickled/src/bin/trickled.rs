@@ -89,17 +89,6 @@ struct ServeArgs {
     pcap_dir: Option<PathBuf>,
 }
 
-fn init_logs(filter: &str) {
-    let env = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn serve(args: ServeArgs) -> Result<(), String> {
     let file = match &args.config {
         Some(p) => Some(ServeConfig::read_file(p)?),
@@ -120,7 +109,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             services: args.services,
         },
     )?;
-    init_logs(&cfg.log);
+    trickled::init_logs(&cfg.log);
     trickled::serve::serve(&cfg, None)
 }
 

@@ -52,16 +52,6 @@ enum Command {
     },
 }
 
-fn init_logs(filter: &str) {
-    let env = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn get(url: &str, output: Option<PathBuf>, quiet: bool) -> Result<(), String> {
     let url = Url::parse(url)?;
     let server = url.resolve()?;
@@ -101,7 +91,7 @@ fn proxy(listen: std::net::SocketAddr, server: &str) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(&cli.log);
+    trickled::init_logs(&cli.log);
     let result = match cli.command {
         Command::Get { url, output, quiet } => get(&url, output, quiet),
         Command::Proxy { listen, server } => proxy(listen, &server),
