@@ -312,15 +312,18 @@ fn run(a: &Args) -> Result<String, String> {
         t += 1;
     }
     let lens: std::collections::HashMap<u64, u32> = slots.iter().copied().collect();
-    for (addr, _) in &slots {
-        tx_pool.release(*addr);
-    }
+    // Frames go out in FIFO order, so every template is sent in turn (a
+    // stack would resend the few most recently completed frames only).
+    let mut fifo: std::collections::VecDeque<u64> = slots.iter().map(|(a, _)| *a).collect();
     let start = Instant::now();
     let limit = Duration::from_secs_f64(a.seconds);
     let (mut sent, mut sent_bytes, mut received) = (0u64, 0u64, 0u64);
     let (mut last_report, mut last_sent, mut last_bytes, mut last_rx) = (start, 0u64, 0u64, 0u64);
     while sent < a.count && start.elapsed() < limit {
         socket.complete(&mut tx_pool, u32::MAX);
+        while let Some(addr) = tx_pool.alloc() {
+            fifo.push_back(addr);
+        }
         if !a.no_rx {
             let free = rx_pool.len() as u32;
             socket.fill(&mut rx_pool, free);
@@ -339,7 +342,7 @@ fn run(a: &Args) -> Result<String, String> {
         if want > 0 {
             let mut bytes = 0u64;
             let n = socket.transmit(want, || {
-                let addr = tx_pool.alloc()?;
+                let addr = fifo.pop_front()?;
                 let len = lens.get(&addr).copied().unwrap_or(0);
                 bytes += u64::from(len);
                 Some(Desc {
@@ -387,6 +390,37 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("pktgen: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn malformed_frames_fail_to_parse_and_forged_ones_parse() {
+        let a = Args::parse_from([
+            "pktgen",
+            "-i",
+            "x",
+            "--dst",
+            "10.0.0.2:80",
+            "--clients",
+            "50",
+        ]);
+        let src = Ipv4Addr::new(10, 0, 0, 1);
+        for f in frames(&a, Mode::Malformed, [2; 6], [3; 6], src).unwrap() {
+            let r = frame::parse(&f);
+            assert!(
+                r.is_err(),
+                "a malformed frame parsed: {:?}",
+                r.map(|p| p.trickles.body.packet_type())
+            );
+        }
+        for f in frames(&a, Mode::Forged, [2; 6], [3; 6], src).unwrap() {
+            assert!(frame::parse(&f).is_ok());
         }
     }
 }
