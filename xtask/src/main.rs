@@ -32,9 +32,19 @@ Tasks:
   lint                 cargo fmt --check and cargo clippy -D warnings
   fuzz [SECS] [TARGET] Seed and run the cargo-fuzz targets (nightly), SECS each
                        (default 600); all targets unless one is named
-  bench [RUNS]         Run the criterion micro-benchmarks (wire parse/checksum and
-                       crypto) RUNS times (default 3) and write the median of the
-                       per-run medians to bench/results/crypto.md
+  bench <NAME> [--runs N]
+                       A benchmark, N runs (default 5), medians written under
+                       bench/results/:
+                         micro   criterion suites (wire, crypto, engine) -> crypto.md
+                         engine  the server engine alone, request -> response,
+                                 with full verification -> engine.json
+                         bulk    (root) 1 and 4 downloads on a veth pair: Trickles
+                                 on AF_XDP vs kernel Reno/CUBIC, offloads off and
+                                 default, and the raw AF_XDP rate -> bulk.json
+                         flood   (root) a download while pktgen floods forged,
+                                 malformed and replayed requests -> flood.json
+                       Scenarios create and remove their own namespaces, also when
+                       they fail
   bench-datapath [RUNS] The datapath benchmark (root): per run, on a fresh veth pair
                        between namespaces, the raw AF_XDP frame rate, a 100 MB
                        Trickles download over AF_XDP and a kernel TCP download;
@@ -356,6 +366,14 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
 /// Install the packages of [`SYSTEM_PACKAGES`] that are missing (as root,
 /// with apt-get, saying so), or say what to install.
 fn ensure_system_packages() -> Result<(), String> {
+    ensure_packages(SYSTEM_PACKAGES)
+}
+
+/// What the scenario benchmarks need beyond [`SYSTEM_PACKAGES`].
+const BENCH_PACKAGES: &[(&str, &str)] = &[("ethtool", "ethtool"), ("tc", "iproute2")];
+
+/// Install the missing ones of `packages` ((probe, Debian package)).
+fn ensure_packages(packages: &[(&str, &str)]) -> Result<(), String> {
     let present = |probe: &str| {
         if probe.starts_with('/') {
             Path::new(probe).exists()
@@ -367,7 +385,7 @@ fn ensure_system_packages() -> Result<(), String> {
                 .is_ok_and(|s| s.success())
         }
     };
-    let missing: Vec<&str> = SYSTEM_PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(probe, _)| !present(probe))
         .map(|(_, package)| *package)
@@ -504,21 +522,45 @@ const MICRO_BENCHES: &[(&str, &str)] = &[
     ("trickles-core", "engine"),
 ];
 
+/// The scenarios `trickles-bench` runs.
+const SCENARIOS: &[&str] = &["bulk", "clients", "flood", "friendliness"];
+
+/// `cargo xtask bench <name> [--runs N]`.
 fn bench(args: &[String]) -> Result<(), String> {
-    let runs: usize = match args.first() {
-        Some(s) => s
+    let usage = || {
+        format!(
+            "usage: cargo xtask bench <micro|engine|{}> [--runs N]",
+            SCENARIOS.join("|")
+        )
+    };
+    let name = args.first().ok_or_else(usage)?.as_str();
+    let runs: usize = match &args[1..] {
+        [] => 5,
+        [flag, n] if flag == "--runs" => n
             .parse()
             .ok()
             .filter(|&n| n >= 1)
-            .ok_or_else(|| format!("bench: `{s}` is not a positive number of runs"))?,
-        None => 3,
+            .ok_or_else(|| format!("bench: `{n}` is not a positive number of runs"))?,
+        _ => return Err(usage()),
     };
+    match name {
+        "micro" => bench_micro(runs),
+        "engine" => bench_engine(runs),
+        s if SCENARIOS.contains(&s) => bench_scenario(s, runs),
+        _ => Err(usage()),
+    }
+}
+
+/// Run criterion suites `runs` times; name -> each run's median (ns).
+fn criterion_medians(
+    suites: &[(&str, &str)],
+    runs: usize,
+) -> Result<std::collections::BTreeMap<String, Vec<f64>>, String> {
     let criterion_dir = root().join("target/criterion");
-    // name -> median (ns) of each run
     let mut medians: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for run_no in 1..=runs {
         let _ = std::fs::remove_dir_all(&criterion_dir);
-        for (pkg, name) in MICRO_BENCHES {
+        for (pkg, name) in suites {
             let mut c = cargo();
             c.args(["bench", "-p", pkg, "--bench", name, "--", "--noplot"]);
             run(c)?;
@@ -526,21 +568,105 @@ fn bench(args: &[String]) -> Result<(), String> {
         collect_medians(&criterion_dir, &criterion_dir, &mut medians)?;
         eprintln!("xtask: bench run {run_no}/{runs} done");
     }
+    Ok(medians)
+}
+
+fn bench_micro(runs: usize) -> Result<(), String> {
+    let medians = criterion_medians(MICRO_BENCHES, runs)?;
     let out = root().join("bench/results/crypto.md");
     let table = medians_table(&medians);
     let text = format!(
-        "{}\n## Results\n\nMachine: {}, {} cores. Command: `cargo xtask bench {runs}` ({runs} runs; each cell is the \
+        "{}\n## Results\n\nMachine: {}, {} cores. Command: `cargo xtask bench micro --runs {runs}` ({runs} runs; each cell is the \
          median over the runs of criterion's per-run median). Nothing else ran on the machine.\n\n{table}",
         read_preamble(&out),
         cpu_model(),
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores(),
     );
     std::fs::write(&out, text).map_err(|e| format!("writing {}: {e}", out.display()))?;
     println!("{table}");
     eprintln!("xtask: wrote {}", out.display());
     Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
+}
+
+/// The engine benchmark's criterion id.
+const ENGINE_BENCH: &str = "engine/request_to_response";
+
+/// `cargo xtask bench engine`: requests per second per core of the server
+/// engine, from criterion's per-run medians.
+fn bench_engine(runs: usize) -> Result<(), String> {
+    let medians = criterion_medians(&[("trickles-core", "engine")], runs)?;
+    let ns = medians
+        .get(ENGINE_BENCH)
+        .ok_or_else(|| format!("criterion reported no `{ENGINE_BENCH}`"))?;
+    let mut sorted = ns.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.len() % 2 == 1 {
+        sorted[sorted.len() / 2]
+    } else {
+        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
+    };
+    let doc = serde_json::json!({
+        "scenario": "engine",
+        "command": format!("cargo xtask bench engine --runs {runs}"),
+        "machine": format!("{}, {} cores", cpu_model(), cores()),
+        "what": "crates/trickles-core/benches/engine.rs: requests captured from a loss-free 400 MB in-memory \
+                 transfer replayed into fresh server engines, each answered with full verification \
+                 (continuation MAC, replay table, SACK proof) and sealed responses of 1514-byte frames; \
+                 one thread",
+        "summary": {
+            "engine_requests_per_s_per_core": 1e9 / median,
+            "ns_per_request": median,
+            "runs": runs,
+        },
+        "runs": ns.iter().enumerate().map(|(i, ns)| serde_json::json!({
+            "run": i + 1, "ns_per_request": ns, "requests_per_s": 1e9 / ns,
+        })).collect::<Vec<_>>(),
+    });
+    let out = root().join("bench/results/engine.json");
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(&out, text).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!(
+        "engine: {median:.1} ns per request -> response, {:.0} requests/s on one core (median of {runs} runs)",
+        1e9 / median
+    );
+    eprintln!("xtask: wrote {}", out.display());
+    Ok(())
+}
+
+/// `cargo xtask bench <scenario>`: the release `trickles-bench` (and the
+/// pktgen and trickled binaries it drives) under the namespace reaper.
+fn bench_scenario(name: &str, runs: usize) -> Result<(), String> {
+    ensure_system_packages()?;
+    ensure_packages(BENCH_PACKAGES)?;
+    if !is_root() {
+        return Err(format!("bench {name} needs root (namespaces, XDP, AF_XDP)"));
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "trickles-bench",
+        "-p",
+        "pktgen",
+        "-p",
+        "trickled",
+    ]);
+    run(build)?;
+    let bin = root().join("target/release/trickles-bench");
+    with_netns_reaper(|prefix| {
+        let mut c = Command::new(&bin);
+        c.args([name, "--runs", &runs.to_string(), "--out"])
+            .arg(root().join("bench/results"))
+            .env(NETNS_PREFIX_ENV, prefix);
+        run(c)
+    })
 }
 
 /// Keep the hand-written part of a results file (everything before

@@ -12,12 +12,26 @@
 //! - `replay`: the Trickles frames of a pcap file (e.g. a worker's
 //!   `--pcap-dir` capture of real requests), resent as they are.
 //! - `mix`: forged, malformed and replayed (if `--replay` is given) in turn.
+//! - `valid`: legitimate REQUESTs the server verifies and answers, minted
+//!   with the server's key file (`--keys`; [`pktgen::valid`]). pktgen first
+//!   sends one padded SYN from port 19999 and learns from the first answer
+//!   packet the server's clock and the continuation's shape
+//!   (docs/protocol.md §4.3, §5, §9); then each client (port 20000 + c,
+//!   at most 45000) returns that continuation under its own connection id
+//!   with a SACK proof of what it received (§6) and the re-sealed output
+//!   continuation (§7, §8.2). Each frame gets the server's time and a new
+//!   MAC as it goes out; a client sends at most once per server
+//!   millisecond (the replay table would drop a second copy, §9), so the
+//!   rate is at most `clients × 1000` pps.
 //!
 //! It prints sent and received pps and Gb/s once a second (received:
-//! frames steered back to its ports, i.e. answers), and a one-line JSON
-//! summary at the end. Needs root. It attaches no XDP program when
-//! `--no-rx` is given (then it only sends, and can share an interface
-//! with another AF_XDP user on a different queue).
+//! frames steered back to its ports, i.e. answers; in valid mode also the
+//! RESPONSE frames among them), and a one-line JSON summary at the end.
+//! Needs root. It attaches no XDP program when `--no-rx` is given (then
+//! it only sends, and can share an interface with another AF_XDP user on
+//! a different queue; not in valid mode, which needs the probe's answer).
+//! The steering map holds 256 ports, so answers are seen only for the
+//! first clients (255 in valid mode, whose probe port takes one).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -25,6 +39,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use pktgen::valid;
+use trickled::keyfile::KeyFile;
+use trickles_core::synthetic::stream_request;
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags;
 use trickles_wire::trickles::list::List;
@@ -37,15 +54,38 @@ use trickles_xdp::{
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    /// SYNs carrying `GET /` (padded): new connections.
     Syn,
+    /// REQUESTs with random continuations (bad MACs).
     Forged,
+    /// Corrupted Trickles headers, checksums fixed.
     Malformed,
+    /// The requests of a pcap file (--replay), as they are.
     Replay,
+    /// Forged, malformed and replayed in turn.
     Mix,
+    /// Legitimate REQUESTs, answered by the server: needs --keys.
+    Valid,
 }
 
 /// Trickles packet generator on AF_XDP (root). Bounded by --seconds and
 /// --count.
+///
+/// Valid mode (--mode valid --keys FILE) sends REQUESTs the server
+/// verifies and answers, as an open-loop load generator. With the
+/// server's key file (the TOML of `trickled keygen`) pktgen seals
+/// continuations as the server would. It first sends one padded SYN from
+/// port 19999 (its request: --request, or else the synthetic stream's
+/// request for --stream-size bytes, seed --seed) and waits up to 2 s for
+/// the first answer packet, which gives the server's clock and the shape
+/// of its continuations and checks that the key file is the server's.
+/// Then client c (source port 20000 + c mod 45000, source address --src
+/// plus c / 45000, so up to 720000 clients) returns that continuation under its own connection id with a
+/// SACK proof of the packet it received and the output continuation
+/// re-sealed for it; each frame is stamped with the server's time and
+/// sealed as it goes out. A client sends at most one request per
+/// millisecond (a second would be a replay), so the rate is at most
+/// clients × 1000 pps: raise --clients for more.
 #[derive(Parser, Debug)]
 #[command(name = "pktgen", version, about, long_about)]
 struct Args {
@@ -64,9 +104,24 @@ struct Args {
     /// What to send.
     #[arg(long, value_enum, default_value = "syn")]
     mode: Mode,
-    /// Simulated clients: distinct source ports starting at 20000.
+    /// Simulated clients: distinct source ports starting at 20000 (the port
+    /// wraps after 65535). In valid mode each 45000 clients take the next
+    /// source address after --src (at most 720000 clients); the receiving
+    /// side then must accept those addresses (a veth peer does).
     #[arg(long, default_value_t = 1000)]
-    clients: u16,
+    clients: u32,
+    /// The server's key file (TOML: epoch, server_key, app_key), for
+    /// --mode valid.
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// Valid mode: the request the probe SYN carries (e.g. an HTTP GET for
+    /// a web service) [default: a synthetic-stream request].
+    #[arg(long, value_name = "TEXT")]
+    request: Option<String>,
+    /// Valid mode: length of the synthetic stream the default request asks
+    /// for.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    stream_size: u64,
     /// pcap file whose Trickles frames `replay` resends.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
@@ -82,7 +137,7 @@ struct Args {
     /// Only send: attach no XDP program, count no answers.
     #[arg(long)]
     no_rx: bool,
-    /// Seed of the random bytes.
+    /// Seed of the random bytes (and of valid mode's connection ids).
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -132,7 +187,7 @@ fn frames(
     match mode {
         Mode::Syn | Mode::Malformed => {
             for c in 0..a.clients {
-                let port = 20_000u16.wrapping_add(c);
+                let port = 20_000u16.wrapping_add(c as u16);
                 let p = Packet {
                     flags: Flags(0),
                     body: Body::Syn(Syn {
@@ -170,7 +225,7 @@ fn frames(
         }
         Mode::Forged => {
             for c in 0..a.clients {
-                let port = 20_000u16.wrapping_add(c);
+                let port = 20_000u16.wrapping_add(c as u16);
                 let mut cont = [0u8; 76];
                 for (i, chunk) in cont.chunks_mut(8).enumerate() {
                     let r = mix(a.seed ^ (u64::from(c) << 8) ^ i as u64).to_le_bytes();
@@ -226,6 +281,8 @@ fn frames(
                 ));
             }
         }
+        // Minted as they go out (`pktgen::valid`).
+        Mode::Valid => {}
         Mode::Mix => {
             out.extend(frames(a, Mode::Forged, src_mac, dst_mac, src)?);
             out.extend(frames(a, Mode::Malformed, src_mac, dst_mac, src)?);
@@ -237,10 +294,97 @@ fn frames(
     Ok(out)
 }
 
+/// Valid mode's probe (`pktgen::valid`): a padded SYN from the probe port,
+/// sent again every half second, until the FIRST_RESPONSE of slot 1 comes
+/// back, for at most 2 s.
+fn probe(
+    socket: &mut XdpSocket,
+    tx_pool: &mut FramePool,
+    rx_pool: &mut FramePool,
+    ends: &valid::Endpoints,
+    a: &Args,
+    local_ms: &dyn Fn() -> u32,
+) -> Result<valid::Probe, String> {
+    let isn = mix(a.seed) as u32;
+    let request = match &a.request {
+        Some(r) => r.as_bytes().to_vec(),
+        None => stream_request(a.stream_size, a.seed).to_vec(),
+    };
+    let syn = valid::probe_syn(ends, isn, &request)?;
+    let start = Instant::now();
+    let mut next_syn = start;
+    while start.elapsed() < Duration::from_secs(2) {
+        socket.complete(tx_pool, u32::MAX);
+        if Instant::now() >= next_syn {
+            next_syn += Duration::from_millis(500);
+            let addr = tx_pool
+                .alloc()
+                .ok_or("no free TX frame for the probe SYN")?;
+            socket
+                .umem_mut()
+                .bytes_mut(addr, syn.len())
+                .ok_or("the probe SYN is longer than a frame")?
+                .copy_from_slice(&syn);
+            let mut d = Some(Desc {
+                addr,
+                len: syn.len() as u32,
+                options: 0,
+            });
+            if socket.transmit(1, || d.take()) == 0 {
+                tx_pool.release(addr);
+            }
+            socket.kick_tx().map_err(|e| e.to_string())?;
+        }
+        let free = rx_pool.len() as u32;
+        socket.fill(rx_pool, free);
+        let umem = socket.umem().clone();
+        let now = local_ms();
+        let mut found = Ok(None);
+        socket.receive(256, |d| {
+            if let (Ok(None), Some(f)) = (&found, umem.bytes(d.addr, d.len as usize)) {
+                found = valid::Probe::from_frame(f, isn, now);
+            }
+            rx_pool.release(umem.frame_of(d.addr));
+        });
+        if let Some(p) = found? {
+            return Ok(p);
+        }
+        socket.wait_rx(10).map_err(|e| e.to_string())?;
+    }
+    Err(format!(
+        "no answer to the probe SYN from {} within 2 s (is a Trickles server serving that \
+         port and answering its request, and do its answers arrive on queue {}?)",
+        a.dst, a.queue
+    ))
+}
+
 fn run(a: &Args) -> Result<String, String> {
+    let keys = match a.mode {
+        Mode::Valid => {
+            let path = a
+                .keys
+                .as_ref()
+                .ok_or("valid mode needs --keys FILE (the server's key file)")?;
+            if a.no_rx {
+                return Err(
+                    "valid mode needs RX (the answer to its probe SYN): drop --no-rx".into(),
+                );
+            }
+            if a.clients == 0 || a.clients > valid::MAX_CLIENTS {
+                return Err(format!(
+                    "--clients must be 1 to {} in valid mode",
+                    valid::MAX_CLIENTS
+                ));
+            }
+            Some(KeyFile::load(path)?)
+        }
+        _ => None,
+    };
     if !trickles_xdp::running_as_root() {
         return Err("pktgen needs root (AF_XDP)".into());
     }
+    let clock = Instant::now();
+    let local_ms = || clock.elapsed().as_millis() as u32;
     let ifindex = neighbour::ifindex(&a.interface).map_err(|e| e.to_string())?;
     let src_mac = neighbour::mac_address(&a.interface).map_err(|e| e.to_string())?;
     let src = match a.src {
@@ -270,13 +414,15 @@ fn run(a: &Args) -> Result<String, String> {
         p.attach(ifindex, XdpMode::Driver)
             .or_else(|_| p.attach(ifindex, XdpMode::Skb))
             .map_err(|e| e.to_string())?;
-        for c in 0..a.clients {
-            // Only the first 256 ports fit the program's map.
-            if u32::from(c) >= trickles_xdp::shared::MAX_PORTS {
-                break;
-            }
-            p.serve_port(20_000u16.wrapping_add(c))
-                .map_err(|e| e.to_string())?;
+        let probe_port = (a.mode == Mode::Valid).then_some(valid::PROBE_PORT);
+        let clients = (0..a.clients).map(|c| 20_000u16.wrapping_add(c as u16));
+        // Only the first 256 ports fit the program's map.
+        for port in probe_port
+            .into_iter()
+            .chain(clients)
+            .take(trickles_xdp::shared::MAX_PORTS as usize)
+        {
+            p.serve_port(port).map_err(|e| e.to_string())?;
         }
         prog = Some(p);
     }
@@ -299,26 +445,51 @@ fn run(a: &Args) -> Result<String, String> {
     let frames_total = socket.umem().config().frame_count;
     let mut tx_pool = FramePool::with_frames(socket.umem(), frames_total / 2..frames_total);
     let mut rx_pool = FramePool::with_frames(socket.umem(), 0..frames_total / 2);
+    // Valid mode: learn from the probe, then mint each frame as it goes.
+    let mut minter = match &keys {
+        Some(keys) => {
+            let ends = valid::Endpoints {
+                src_mac,
+                dst_mac,
+                src,
+                dst: a.dst,
+            };
+            let p = probe(&mut socket, &mut tx_pool, &mut rx_pool, &ends, a, &local_ms)?;
+            let m = valid::Minter::new(keys, &p, &ends, a.clients, a.seed)?;
+            Some((m, p))
+        }
+        None => None,
+    };
     let mut slots: Vec<(u64, u32)> = Vec::with_capacity(tx_pool.len());
     let mut t = 0usize;
     while let Some(addr) = tx_pool.alloc() {
-        let f = &templates[t % templates.len()];
-        socket
-            .umem_mut()
-            .bytes_mut(addr, f.len())
-            .ok_or("template longer than a frame")?
-            .copy_from_slice(f);
-        slots.push((addr, f.len() as u32));
+        let len = match (&minter, templates.get(t % templates.len().max(1))) {
+            (Some((m, _)), _) => m.frame_len(),
+            (None, Some(f)) => {
+                socket
+                    .umem_mut()
+                    .bytes_mut(addr, f.len())
+                    .ok_or("template longer than a frame")?
+                    .copy_from_slice(f);
+                f.len()
+            }
+            (None, None) => return Err("no frame to send".into()),
+        };
+        slots.push((addr, len as u32));
         t += 1;
     }
     let lens: std::collections::HashMap<u64, u32> = slots.iter().copied().collect();
     // Frames go out in FIFO order, so every template is sent in turn (a
     // stack would resend the few most recently completed frames only).
     let mut fifo: std::collections::VecDeque<u64> = slots.iter().map(|(a, _)| *a).collect();
+    // Valid mode: minted frames waiting for room on the TX ring.
+    let mut ready: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
+    let mut capped_warned = false;
     let start = Instant::now();
     let limit = Duration::from_secs_f64(a.seconds);
-    let (mut sent, mut sent_bytes, mut received) = (0u64, 0u64, 0u64);
-    let (mut last_report, mut last_sent, mut last_bytes, mut last_rx) = (start, 0u64, 0u64, 0u64);
+    let (mut sent, mut sent_bytes, mut received, mut answered) = (0u64, 0u64, 0u64, 0u64);
+    let (mut last_report, mut last_sent, mut last_bytes, mut last_rx, mut last_answered) =
+        (start, 0u64, 0u64, 0u64, 0u64);
     while sent < a.count && start.elapsed() < limit {
         socket.complete(&mut tx_pool, u32::MAX);
         while let Some(addr) = tx_pool.alloc() {
@@ -328,7 +499,15 @@ fn run(a: &Args) -> Result<String, String> {
             let free = rx_pool.len() as u32;
             socket.fill(&mut rx_pool, free);
             let umem = socket.umem().clone();
+            let count_answers = minter.is_some();
             received += u64::from(socket.receive(256, |d| {
+                if count_answers
+                    && umem
+                        .bytes(d.addr, d.len as usize)
+                        .is_some_and(valid::is_response)
+                {
+                    answered += 1;
+                }
                 rx_pool.release(umem.frame_of(d.addr));
             }));
         }
@@ -341,39 +520,87 @@ fn run(a: &Args) -> Result<String, String> {
         let want = allowed.min(a.count - sent).min(256) as u32;
         if want > 0 {
             let mut bytes = 0u64;
-            let n = socket.transmit(want, || {
-                let addr = fifo.pop_front()?;
-                let len = lens.get(&addr).copied().unwrap_or(0);
-                bytes += u64::from(len);
-                Some(Desc {
-                    addr,
-                    len,
-                    options: 0,
+            let n = if let Some((m, p)) = &mut minter {
+                // Stamp and seal each frame now, with the server's clock.
+                let server_ms = p.server_ms(local_ms());
+                let len = m.frame_len();
+                let mut umem = socket.umem().clone();
+                while ready.len() < want as usize
+                    && let Some(&addr) = fifo.front()
+                {
+                    let buf = umem
+                        .bytes_mut(addr, len)
+                        .ok_or("a request is longer than a frame")?;
+                    if m.mint_next(server_ms, buf).is_none() {
+                        if !capped_warned {
+                            capped_warned = true;
+                            eprintln!(
+                                "pktgen: every client has sent in this millisecond: valid mode \
+                                 sends at most {} kpps with {} clients (raise --clients)",
+                                m.clients(),
+                                m.clients()
+                            );
+                        }
+                        break;
+                    }
+                    fifo.pop_front();
+                    ready.push_back(addr);
+                }
+                socket.transmit(want, || {
+                    let addr = ready.pop_front()?;
+                    bytes += len as u64;
+                    Some(Desc {
+                        addr,
+                        len: len as u32,
+                        options: 0,
+                    })
                 })
-            });
+            } else {
+                socket.transmit(want, || {
+                    let addr = fifo.pop_front()?;
+                    let len = lens.get(&addr).copied().unwrap_or(0);
+                    bytes += u64::from(len);
+                    Some(Desc {
+                        addr,
+                        len,
+                        options: 0,
+                    })
+                })
+            };
             sent += u64::from(n);
             sent_bytes += bytes;
             socket.kick_tx().map_err(|e| e.to_string())?;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             let secs = last_report.elapsed().as_secs_f64();
+            let answers = if minter.is_some() {
+                format!(
+                    ", answered {:.1} kpps",
+                    (answered - last_answered) as f64 / secs / 1e3
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "pktgen: sent {:.1} kpps {:.3} Gb/s, received {:.1} kpps",
+                "pktgen: sent {:.1} kpps {:.3} Gb/s, received {:.1} kpps{answers}",
                 (sent - last_sent) as f64 / secs / 1e3,
                 (sent_bytes - last_bytes) as f64 * 8.0 / secs / 1e9,
                 (received - last_rx) as f64 / secs / 1e3
             );
-            (last_report, last_sent, last_bytes, last_rx) =
-                (Instant::now(), sent, sent_bytes, received);
+            (last_report, last_sent, last_bytes, last_rx, last_answered) =
+                (Instant::now(), sent, sent_bytes, received, answered);
         }
     }
     let secs = start.elapsed().as_secs_f64();
     drop(prog);
+    let (distinct, answered) = match &minter {
+        Some((m, _)) => (m.clients(), format!(",\"answered\":{answered}")),
+        None => (templates.len(), String::new()),
+    };
     Ok(format!(
-        "{{\"mode\":\"{:?}\",\"clients\":{},\"distinct_frames\":{},\"seconds\":{secs:.3},\"sent\":{sent},\"sent_pps\":{:.0},\"sent_gbps\":{:.3},\"received\":{received},\"mode_afxdp\":\"{}\"}}",
+        "{{\"mode\":\"{:?}\",\"clients\":{},\"distinct_frames\":{distinct},\"seconds\":{secs:.3},\"sent\":{sent},\"sent_pps\":{:.0},\"sent_gbps\":{:.3},\"received\":{received}{answered},\"mode_afxdp\":\"{}\"}}",
         a.mode,
         a.clients,
-        templates.len(),
         sent as f64 / secs,
         sent_bytes as f64 * 8.0 / secs / 1e9,
         socket.mode().as_str()

@@ -31,6 +31,9 @@ pub struct End {
     pub addr: Ipv4Addr,
     /// MAC address.
     pub mac: [u8; 6],
+    /// The next hop towards other subnets (`None`: every peer is on-link,
+    /// as in a [`NetnsPair`]).
+    pub gateway: Option<Ipv4Addr>,
 }
 
 impl End {
@@ -159,12 +162,14 @@ impl NetnsPair {
                 ifname: "veth-a".to_owned(),
                 addr: Ipv4Addr::new(10, 77, 0, 1),
                 mac: [0x02, 0x00, 0x00, 0x77, 0x00, 0x01],
+                gateway: None,
             },
             b: End {
                 netns: format!("{id}b"),
                 ifname: "veth-b".to_owned(),
                 addr: Ipv4Addr::new(10, 77, 0, 2),
                 mac: [0x02, 0x00, 0x00, 0x77, 0x00, 0x02],
+                gateway: None,
             },
             created: Vec::new(),
         };

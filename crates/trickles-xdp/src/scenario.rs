@@ -25,7 +25,7 @@ use crate::pcap::PcapFile;
 use crate::rawrate::{open_datapath, open_datapath_on};
 use crate::socket::BindMode;
 use crate::umem::UmemConfig;
-use crate::worker::{DropFault, Worker, WorkerConfig, WorkerStats};
+use crate::worker::{DropFault, FrameHandler, Worker, WorkerConfig, WorkerStats};
 
 /// The server's Trickles port.
 pub const SERVER_PORT: u16 = 80;
@@ -45,6 +45,8 @@ pub struct Download {
     pub pcap_dir: Option<PathBuf>,
     /// Give up after this long (default two minutes).
     pub deadline: Option<Duration>,
+    /// Concurrent connections, each downloading `size` bytes (0 means 1).
+    pub connections: usize,
 }
 
 /// What a download did.
@@ -52,10 +54,14 @@ pub struct Download {
 pub struct DownloadReport {
     /// From the client's SYN to its last byte.
     pub elapsed: Duration,
-    /// Every byte arrived, in order, as served.
+    /// Every byte of every connection arrived, in order, as served.
     pub intact: bool,
-    /// Bytes asked for.
+    /// Bytes asked for, over all connections.
     pub size: u64,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// CPU time (user and system) of the server's worker thread.
+    pub server_cpu: Duration,
     /// Client worker counters.
     pub client: WorkerStats,
     /// Server worker counters.
@@ -132,11 +138,13 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         };
         let _ = ready_tx.send(Ok(()));
         let epoch = WallInstant::now();
+        let cpu_start = thread_cpu_time();
         while !stop_server.load(Ordering::Relaxed) {
             if w.poll(now(epoch))? == 0 {
                 w.wait(now(epoch), 1)?;
             }
         }
+        let cpu = thread_cpu_time().saturating_sub(cpu_start);
         w.flush_pcap()?;
         let engine = w.handler();
         Ok((
@@ -144,6 +152,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             engine.stats().clone(),
             engine.memory_bytes(),
             mode,
+            cpu,
         ))
     })?;
     let ready = ready_rx
@@ -157,7 +166,8 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
     }
 
     let size = d.size;
-    let client = fetch(
+    let connections = d.connections.max(1);
+    let client = fetch_many(
         &pair.a,
         &pair.b,
         &Fetch {
@@ -171,20 +181,29 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             deadline: d.deadline.unwrap_or(Duration::from_secs(120)),
             queue: 0,
         },
+        connections,
     )
-    .map(|f| {
-        let intact =
-            f.complete && f.data.len() as u64 == size && stream_mismatches(SEED, 0, &f.data) == 0;
-        (f.elapsed, intact, f.worker, f.engine)
+    .map(|fs| {
+        let intact = fs.iter().all(|f| {
+            f.complete && f.data.len() as u64 == size && stream_mismatches(SEED, 0, &f.data) == 0
+        });
+        let elapsed = fs.iter().map(|f| f.elapsed).max().unwrap_or_default();
+        let (worker, engine) = fs
+            .first()
+            .map(|f| (f.worker, f.engine.clone()))
+            .unwrap_or_default();
+        (elapsed, intact, worker, engine)
     });
     stop.store(true, Ordering::Relaxed);
     let server = server.join()?;
     let (elapsed, intact, client_stats, client_engine) = client?;
-    let (server_stats, server_engine, server_memory_bytes, server_mode) = server?;
+    let (server_stats, server_engine, server_memory_bytes, server_mode, server_cpu) = server?;
     Ok(DownloadReport {
         elapsed,
         intact,
-        size,
+        size: size * connections as u64,
+        connections,
+        server_cpu,
         client: client_stats,
         server: server_stats,
         client_engine,
@@ -218,7 +237,7 @@ pub struct FetchReport {
     pub elapsed: Duration,
     /// The whole response arrived.
     pub complete: bool,
-    /// The response bytes received in order.
+    /// The response bytes received in order (the contiguous prefix).
     pub data: Vec<u8>,
     /// Client worker counters.
     pub worker: WorkerStats,
@@ -229,23 +248,54 @@ pub struct FetchReport {
 /// From `client`'s namespace, fetch `f.request` from the Trickles server
 /// at `server`'s address, port `f.port`, over AF_XDP.
 pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
+    fetch_many(client, server, f, 1)?
+        .pop()
+        .ok_or_else(|| io::Error::other("no fetch ran"))
+}
+
+/// [`fetch`] over `n` concurrent connections from one worker (local ports
+/// `CLIENT_PORT`, `CLIENT_PORT + 1`, ...), each asking `f.request`. Each
+/// report's `worker` holds the shared worker's counters; its `elapsed`
+/// ends when that connection got its last byte.
+pub fn fetch_many(client: &End, server: &End, f: &Fetch, n: usize) -> io::Result<Vec<FetchReport>> {
     let (a, b, f) = (client.clone(), server.clone(), f.clone());
-    let thread = client.run(move || -> io::Result<FetchReport> {
-        let (_prog, socket) = open_datapath_on(&a, CLIENT_PORT, UmemConfig::default(), 0, f.queue)?;
-        let ends = Endpoints {
-            local_mac: neighbour::mac_address(&a.ifname)?,
-            remote_mac: neighbour::resolve_ipv4(&a.ifname, b.addr, Duration::from_secs(3))?,
-            local: IpAddr::V4(a.addr),
-            local_port: CLIENT_PORT,
-            remote: IpAddr::V4(b.addr),
-            remote_port: f.port,
-        };
-        let engine = Client::new(ClientConfig::default(), ends, 7, &f.request);
+    let n = n.clamp(1, usize::from(u16::MAX - CLIENT_PORT));
+    let thread = client.run(move || -> io::Result<Vec<FetchReport>> {
+        let (mut prog, socket) =
+            open_datapath_on(&a, CLIENT_PORT, UmemConfig::default(), 0, f.queue)?;
+        let local_mac = neighbour::mac_address(&a.ifname)?;
+        let remote_mac = neighbour::resolve_ipv4(
+            &a.ifname,
+            a.gateway.unwrap_or(b.addr),
+            Duration::from_secs(3),
+        )?;
+        let mut clients = Vec::with_capacity(n);
+        for i in 0..n {
+            let local_port = CLIENT_PORT + i as u16;
+            if i > 0 {
+                prog.serve_port(local_port)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+            let ends = Endpoints {
+                local_mac,
+                remote_mac,
+                local: IpAddr::V4(a.addr),
+                local_port,
+                remote: IpAddr::V4(b.addr),
+                remote_port: f.port,
+            };
+            clients.push(Client::new(
+                ClientConfig::default(),
+                ends,
+                7 + i as u32,
+                &f.request,
+            ));
+        }
         let config = WorkerConfig {
             fault: f.fault,
             ..WorkerConfig::default()
         };
-        let mut w = Worker::new(socket, engine, config);
+        let mut w = Worker::new(socket, Clients::new(CLIENT_PORT, clients), config);
         if let Some(p) = &f.pcap {
             w.set_pcap(PcapFile::create(p)?);
         }
@@ -255,30 +305,129 @@ pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
             if w.poll(now(epoch))? == 0 {
                 w.wait(now(epoch), 1)?;
             }
+            w.handler_mut().note_finished(epoch.elapsed());
         }
-        let elapsed = epoch.elapsed();
+        let end = epoch.elapsed();
         w.flush_pcap()?;
-        let c = w.handler();
-        Ok(FetchReport {
-            elapsed,
-            complete: c.is_done(),
-            data: c.data().to_vec(),
-            worker: w.stats(),
-            engine: c.stats().clone(),
-        })
+        let worker = w.stats();
+        let c = w.into_handler();
+        Ok(c.clients
+            .iter()
+            .zip(&c.finished)
+            .map(|(c, done)| FetchReport {
+                elapsed: done.unwrap_or(end),
+                complete: c.is_done(),
+                data: c.data()[..(c.delivered() as usize).min(c.data().len())].to_vec(),
+                worker,
+                engine: c.stats().clone(),
+            })
+            .collect())
     })?;
     thread.join()?
 }
 
+/// Several Trickles client engines behind one worker, told apart by their
+/// local port (`first_port + index`).
+#[derive(Debug)]
+pub struct Clients {
+    first_port: u16,
+    clients: Vec<Client>,
+    finished: Vec<Option<Duration>>,
+}
+
+impl Clients {
+    /// The engines; engine `i` has local port `first_port + i`.
+    pub fn new(first_port: u16, clients: Vec<Client>) -> Clients {
+        let finished = vec![None; clients.len()];
+        Clients {
+            first_port,
+            clients,
+            finished,
+        }
+    }
+
+    /// Send every engine's SYN.
+    pub fn start(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        for c in &mut self.clients {
+            c.start(now, tx);
+        }
+    }
+
+    /// Record `at` as the finishing time of every engine done by now.
+    pub fn note_finished(&mut self, at: Duration) {
+        for (c, f) in self.clients.iter().zip(&mut self.finished) {
+            if f.is_none() && c.is_done() {
+                *f = Some(at);
+            }
+        }
+    }
+}
+
+/// The TCP destination port of an untagged Ethernet + IPv4 frame.
+fn ipv4_tcp_dst_port(frame: &[u8]) -> Option<u16> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let at = 14 + ihl + 2;
+    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+}
+
+impl FrameHandler for Clients {
+    fn on_frame(&mut self, now: Instant, frame: &[u8], tx: &mut dyn FnMut(&[u8])) {
+        let Some(port) = ipv4_tcp_dst_port(frame) else {
+            return;
+        };
+        let i = usize::from(port.wrapping_sub(self.first_port));
+        if let Some(c) = self.clients.get_mut(i) {
+            c.on_frame(now, frame, tx);
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        for c in &mut self.clients {
+            if c.next_timer().is_some_and(|t| t <= now) {
+                c.on_timer(now, tx);
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        self.clients.iter().filter_map(Client::next_timer).min()
+    }
+
+    fn is_done(&self) -> bool {
+        self.clients.iter().all(Client::is_done)
+    }
+}
+
+/// CPU time (user and system) the calling thread has used.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration;
+    // CLOCK_THREAD_CPUTIME_ID needs no other argument.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// What a kernel TCP download did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KernelReport {
-    /// From connect to the last byte.
+    /// From the first connect to the last byte.
     pub elapsed: Duration,
-    /// Every byte arrived as sent.
+    /// Every byte of every connection arrived as sent.
     pub intact: bool,
-    /// Bytes.
+    /// Bytes, over all connections.
     pub size: u64,
+    /// CPU time (user and system) of the server's sending threads,
+    /// including the kernel's TCP work done in their context.
+    pub server_cpu: Duration,
 }
 
 impl KernelReport {
@@ -288,12 +437,67 @@ impl KernelReport {
     }
 }
 
+/// A kernel TCP download: the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelDownload {
+    /// Bytes per connection.
+    pub size: u64,
+    /// The server's port.
+    pub port: u16,
+    /// Concurrent connections (0 means 1).
+    pub connections: usize,
+    /// The sender's congestion control (`TCP_CONGESTION`, e.g. "reno",
+    /// "cubic"); `None` keeps the namespace's default.
+    pub congestion: Option<String>,
+}
+
 /// Download `size` bytes of the same synthetic stream with the kernel's
 /// TCP, server in `pair.b` on `port`, client in `pair.a`: the baseline of
 /// the same veth pair (no XDP program attached while it runs).
 pub fn kernel_download(pair: &NetnsPair, size: u64, port: u16) -> io::Result<KernelReport> {
+    kernel_download_with(
+        pair,
+        &KernelDownload {
+            size,
+            port,
+            connections: 1,
+            congestion: None,
+        },
+    )
+}
+
+/// Set a kernel TCP socket's congestion control (`TCP_CONGESTION`).
+pub fn set_congestion(s: &TcpStream, name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the pointer and length describe `name`'s bytes, which live
+    // for the call; the descriptor is an open TCP socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let e = io::Error::last_os_error();
+        Err(io::Error::new(
+            e.kind(),
+            format!("TCP_CONGESTION {name}: {e}"),
+        ))
+    }
+}
+
+/// [`kernel_download`] with `k.connections` concurrent connections and a
+/// chosen congestion control.
+pub fn kernel_download_with(pair: &NetnsPair, k: &KernelDownload) -> io::Result<KernelReport> {
+    let (size, port, n) = (k.size, k.port, k.connections.max(1));
+    let congestion = k.congestion.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
-    let server = pair.b.run(move || -> io::Result<()> {
+    let server = pair.b.run(move || -> io::Result<Duration> {
         let listener = match TcpListener::bind(("0.0.0.0", port)) {
             Ok(l) => {
                 let _ = ready_tx.send(Ok(()));
@@ -304,42 +508,72 @@ pub fn kernel_download(pair: &NetnsPair, size: u64, port: u16) -> io::Result<Ker
                 return Err(e);
             }
         };
-        let (mut s, _) = listener.accept()?;
-        let mut buf = vec![0u8; 1 << 16];
-        let mut off = 0u64;
-        while off < size {
-            let n = (size - off).min(buf.len() as u64) as usize;
-            fill_stream(SEED, off, &mut buf[..n]);
-            s.write_all(&buf[..n])?;
-            off += n as u64;
+        let mut senders = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (mut s, _) = listener.accept()?;
+            if let Some(cc) = &congestion {
+                set_congestion(&s, cc)?;
+            }
+            senders.push(std::thread::spawn(move || -> io::Result<Duration> {
+                let cpu = thread_cpu_time();
+                let mut buf = vec![0u8; 1 << 16];
+                let mut off = 0u64;
+                while off < size {
+                    let n = (size - off).min(buf.len() as u64) as usize;
+                    fill_stream(SEED, off, &mut buf[..n]);
+                    s.write_all(&buf[..n])?;
+                    off += n as u64;
+                }
+                Ok(thread_cpu_time().saturating_sub(cpu))
+            }));
         }
-        Ok(())
+        let mut cpu = Duration::ZERO;
+        for t in senders {
+            cpu += t
+                .join()
+                .map_err(|_| io::Error::other("a sender thread panicked"))??;
+        }
+        Ok(cpu)
     })?;
     ready_rx
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| io::Error::other("the kernel TCP server did not start"))??;
     let addr = SocketAddr::from((pair.b.addr, port));
-    let client = pair.a.run(move || -> io::Result<KernelReport> {
+    let client = pair.a.run(move || -> io::Result<(Duration, bool)> {
         let start = WallInstant::now();
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut buf = vec![0u8; 1 << 16];
-        let (mut off, mut bad) = (0u64, 0u64);
-        while off < size {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            bad += stream_mismatches(SEED, off, &buf[..n]);
-            off += n as u64;
+        let readers: Vec<_> = (0..n)
+            .map(|_| {
+                std::thread::spawn(move || -> io::Result<bool> {
+                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                    let mut buf = vec![0u8; 1 << 16];
+                    let (mut off, mut bad) = (0u64, 0u64);
+                    while off < size {
+                        let n = s.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        bad += stream_mismatches(SEED, off, &buf[..n]);
+                        off += n as u64;
+                    }
+                    Ok(off == size && bad == 0)
+                })
+            })
+            .collect();
+        let mut intact = true;
+        for r in readers {
+            intact &= r
+                .join()
+                .map_err(|_| io::Error::other("a reader thread panicked"))??;
         }
-        Ok(KernelReport {
-            elapsed: start.elapsed(),
-            intact: off == size && bad == 0,
-            size,
-        })
+        Ok((start.elapsed(), intact))
     })?;
-    let report = client.join()??;
-    server.join()??;
-    Ok(report)
+    let (elapsed, intact) = client.join()??;
+    let server_cpu = server.join()??;
+    Ok(KernelReport {
+        elapsed,
+        intact,
+        size: size * n as u64,
+        server_cpu,
+    })
 }

@@ -23,7 +23,8 @@ use trickles_wire::KeyEpoch;
 use trickles_xdp::netns::{End, NetnsPair};
 use trickles_xdp::rawrate;
 use trickles_xdp::scenario::{
-    CLIENT_PORT, Download, DownloadReport, SEED, SERVER_PORT, demo_server, download,
+    CLIENT_PORT, Download, DownloadReport, KernelDownload, SEED, SERVER_PORT, demo_server,
+    download, kernel_download_with,
 };
 use trickles_xdp::{DropFault, UmemConfig, WorkerConfig, neighbour};
 
@@ -57,7 +58,7 @@ fn transfer_with(
             size,
             fault,
             pcap_dir,
-            deadline: None,
+            ..Download::default()
         },
     )
     .unwrap()
@@ -445,4 +446,58 @@ fn two_queues_serve_two_clients_through_a_key_rotation() {
         "two downloads of {size} bytes in {elapsed:?}, rotation {:?} before the end",
         finished - rotated_at
     );
+}
+
+#[test]
+fn four_concurrent_downloads_share_one_client_worker_and_arrive_intact() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let t = download(
+        &pair,
+        &Download {
+            size: 20_000_000,
+            connections: 4,
+            ..Download::default()
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "4 x 20 MB: {:.3} s, {:.2} Gb/s, server CPU {:?}",
+        t.elapsed.as_secs_f64(),
+        t.goodput_bps() / 1e9,
+        t.server_cpu
+    );
+    assert_eq!(t.connections, 4);
+    assert_eq!(t.size, 80_000_000);
+    assert!(t.intact, "a connection was incomplete or corrupted: {t:?}");
+    // Four connections' SYNs reached the server.
+    assert_eq!(t.server_engine.syns, 4, "{:?}", t.server_engine);
+    assert!(t.server_cpu > Duration::ZERO);
+}
+
+#[test]
+fn the_kernel_baseline_sets_the_congestion_control_and_runs_parallel_connections() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pair) = pair() else { return };
+    let k = kernel_download_with(
+        &pair,
+        &KernelDownload {
+            size: 10_000_000,
+            port: 5003,
+            connections: 3,
+            congestion: Some("reno".into()),
+        },
+    )
+    .unwrap();
+    assert!(k.intact && k.size == 30_000_000, "{k:?}");
+    let bad = kernel_download_with(
+        &pair,
+        &KernelDownload {
+            size: 1000,
+            port: 5004,
+            connections: 1,
+            congestion: Some("no-such-algorithm".into()),
+        },
+    );
+    assert!(bad.is_err(), "an unknown congestion control was accepted");
 }

@@ -1,0 +1,11 @@
+//! The scenario benchmarks of issue 6 (`trickles-bench`): each scenario
+//! runs on veth pairs between network namespaces it creates and removes,
+//! measures Trickles on AF_XDP against a baseline taken in the same run,
+//! and returns a [`report::Report`] (raw runs, summary, table, plot).
+
+pub mod bulk;
+pub mod clients;
+pub mod flood;
+pub mod friendliness;
+pub mod report;
+pub mod routed;
