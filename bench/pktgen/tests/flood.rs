@@ -14,7 +14,6 @@ use trickles_core::synthetic::{stream_mismatches, stream_request};
 use trickles_xdp::netns::NetnsPair;
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, SERVER_PORT, demo_server, fetch};
-use trickles_xdp::{ModeRequest, UmemConfig, WorkerConfig};
 
 const PKTGEN: &str = env!("CARGO_BIN_EXE_pktgen");
 
@@ -34,18 +33,7 @@ fn a_flood_of_forged_malformed_and_replayed_requests_is_dropped_and_never_answer
     let server = pair
         .b
         .run(move || {
-            let plan = QueuePlan {
-                ifname: b.ifname.clone(),
-                queues: vec![0, 1],
-                cores: Vec::new(),
-                ports: vec![SERVER_PORT],
-                xdp_mode: None,
-                bind: ModeRequest::Auto,
-                umem: UmemConfig::default(),
-                worker: WorkerConfig::default(),
-                tx_budget: 0,
-                pcap_dir: None,
-            };
+            let plan = QueuePlan::new(&b.ifname, vec![0, 1], vec![SERVER_PORT]);
             serve_queues(&plan, |_| demo_server(), &stop_s).unwrap()
         })
         .unwrap();

@@ -26,7 +26,6 @@ use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::netns::NetnsPair;
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, FetchReport, SERVER_PORT, demo_server, fetch};
-use trickles_xdp::{ModeRequest, UmemConfig, WorkerConfig};
 
 use crate::report::{Report, median};
 
@@ -81,18 +80,7 @@ pub fn run(runs: usize, pktgen: &Path) -> Result<Report, String> {
         let server = pair
             .b
             .run(move || {
-                let plan = QueuePlan {
-                    ifname: b.ifname.clone(),
-                    queues: vec![0, 1],
-                    cores: Vec::new(),
-                    ports: vec![SERVER_PORT],
-                    xdp_mode: None,
-                    bind: ModeRequest::Auto,
-                    umem: UmemConfig::default(),
-                    worker: WorkerConfig::default(),
-                    tx_budget: 0,
-                    pcap_dir: None,
-                };
+                let plan = QueuePlan::new(&b.ifname, vec![0, 1], vec![SERVER_PORT]);
                 serve_queues(&plan, |_| demo_server(), &stop_s)
             })
             .map_err(|e| e.to_string())?;

@@ -19,7 +19,6 @@ use trickles_core::synthetic::stream_request;
 use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, SERVER_PORT, demo_server, fetch, set_congestion};
-use trickles_xdp::{ModeRequest, UmemConfig, WorkerConfig};
 
 use crate::report::{Report, median};
 use crate::routed::Routed;
@@ -53,18 +52,7 @@ fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
     let server = topo
         .server
         .run(move || {
-            let plan = QueuePlan {
-                ifname: s_end.ifname.clone(),
-                queues: vec![0],
-                cores: Vec::new(),
-                ports: vec![SERVER_PORT],
-                xdp_mode: None,
-                bind: ModeRequest::Auto,
-                umem: UmemConfig::default(),
-                worker: WorkerConfig::default(),
-                tx_budget: 0,
-                pcap_dir: None,
-            };
+            let plan = QueuePlan::new(&s_end.ifname, vec![0], vec![SERVER_PORT]);
             serve_queues(&plan, |_| demo_server(), &stop_s)
         })
         .map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 use trickles_sim::plot::Chart;
+use trickles_xdp::scenario::machine;
 
 /// The median of `v` (NaN when empty).
 pub fn median(v: &[f64]) -> f64 {
@@ -18,24 +19,6 @@ pub fn median(v: &[f64]) -> f64 {
         _ if n % 2 == 1 => v[n / 2],
         _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
-}
-
-/// CPU model, core count and kernel of this machine.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, Linux {kernel}")
 }
 
 /// A scenario's results, built up as it runs.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 use trickles_xdp::netns::NetnsPair;
 use trickles_xdp::rawrate;
-use trickles_xdp::scenario::{Download, download, kernel_download};
+use trickles_xdp::scenario::{Download, download, kernel_download, machine};
 
 /// Raw AF_XDP rate, Trickles over AF_XDP and kernel TCP on one veth pair.
 #[derive(Parser, Debug)]
@@ -54,23 +54,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, Linux {kernel}")
 }
 
 fn main() {

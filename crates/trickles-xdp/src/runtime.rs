@@ -93,6 +93,26 @@ pub struct QueuePlan {
     pub pcap_dir: Option<std::path::PathBuf>,
 }
 
+impl QueuePlan {
+    /// Serve `ports` on `queues` of `ifname` with the defaults: unpinned,
+    /// XDP and AF_XDP modes chosen automatically, default UMEM and worker
+    /// settings, no pcap.
+    pub fn new(ifname: &str, queues: Vec<u32>, ports: Vec<u16>) -> QueuePlan {
+        QueuePlan {
+            ifname: ifname.to_owned(),
+            queues,
+            cores: Vec::new(),
+            ports,
+            xdp_mode: None,
+            bind: ModeRequest::Auto,
+            umem: UmemConfig::default(),
+            worker: WorkerConfig::default(),
+            tx_budget: 0,
+            pcap_dir: None,
+        }
+    }
+}
+
 /// Sees the workers and the program while they run, about every
 /// [`MONITOR_INTERVAL`]: for statistics endpoints. Called from the worker
 /// threads (`worker`) and from the thread that runs [`serve_queues`]

@@ -26,7 +26,7 @@ use trickles_xdp::scenario::{
     CLIENT_PORT, Download, DownloadReport, KernelDownload, SEED, SERVER_PORT, demo_server,
     download, kernel_download_with,
 };
-use trickles_xdp::{DropFault, UmemConfig, WorkerConfig, neighbour};
+use trickles_xdp::{DropFault, neighbour};
 
 const MB_100: u64 = 100_000_000;
 
@@ -297,7 +297,6 @@ fn workers_record_what_they_receive_and_send_in_pcap_files() {
 
 #[test]
 fn two_queues_serve_two_clients_through_a_key_rotation() {
-    use trickles_xdp::ModeRequest;
     use trickles_xdp::keys::{KeyedServer, SharedKeys};
     use trickles_xdp::runtime::{NoMonitor, QueuePlan, serve_queues, serve_queues_started};
 
@@ -310,16 +309,8 @@ fn two_queues_serve_two_clients_through_a_key_rotation() {
     let cores: Vec<usize> =
         (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
     let plan = |end: &End, ports: Vec<u16>| QueuePlan {
-        ifname: end.ifname.clone(),
-        queues: vec![0, 1],
         cores: cores.clone(),
-        ports,
-        xdp_mode: None,
-        bind: ModeRequest::Auto,
-        umem: UmemConfig::default(),
-        worker: WorkerConfig::default(),
-        tx_budget: 0,
-        pcap_dir: None,
+        ..QueuePlan::new(&end.ifname, vec![0, 1], ports)
     };
     let master = |b| MasterKey::new([b; 16]);
     let keys = SharedKeys::new(
