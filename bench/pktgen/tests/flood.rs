@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use trickles_core::server::DropReason;
-use trickles_core::synthetic::{stream_mismatches, stream_request};
+use trickles_core::synthetic::stream_mismatches;
 use trickles_xdp::netns::NetnsPair;
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, SERVER_PORT, demo_server, fetch};
@@ -43,12 +43,9 @@ fn a_flood_of_forged_malformed_and_replayed_requests_is_dropped_and_never_answer
             &pair.a,
             &pair.b,
             &Fetch {
-                port: SERVER_PORT,
-                request: stream_request(size, seed).to_vec(),
-                fault: None,
                 pcap,
-                deadline: Duration::from_secs(120),
                 queue,
+                ..Fetch::stream(size, seed)
             },
         )
         .unwrap()
@@ -69,12 +66,8 @@ fn a_flood_of_forged_malformed_and_replayed_requests_is_dropped_and_never_answer
             &a_end,
             &b_end,
             &Fetch {
-                port: SERVER_PORT,
-                request: stream_request(100_000_000, 9).to_vec(),
-                fault: None,
-                pcap: None,
-                deadline: Duration::from_secs(120),
                 queue: 1,
+                ..Fetch::stream(100_000_000, 9)
             },
         )
         .unwrap()

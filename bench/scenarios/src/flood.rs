@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use trickles_core::server::DropReason;
-use trickles_core::synthetic::{stream_mismatches, stream_request};
+use trickles_core::synthetic::stream_mismatches;
 use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::netns::NetnsPair;
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
@@ -43,12 +43,9 @@ fn get(
         &pair.a,
         &pair.b,
         &Fetch {
-            port: SERVER_PORT,
-            request: stream_request(size, seed).to_vec(),
-            fault: None,
             pcap,
-            deadline: Duration::from_secs(120),
             queue,
+            ..Fetch::stream(size, seed)
         },
     )
     .map_err(|e| format!("fetch: {e}"))?;
@@ -101,12 +98,8 @@ pub fn run(runs: usize, pktgen: &Path) -> Result<Report, String> {
                     &a_end,
                     &b_end,
                     &Fetch {
-                        port: SERVER_PORT,
-                        request: stream_request(LEGIT, 10).to_vec(),
-                        fault: None,
-                        pcap: None,
-                        deadline: Duration::from_secs(120),
                         queue: 1,
+                        ..Fetch::stream(LEGIT, 10)
                     },
                 )
             });

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use trickles_core::synthetic::stream_request;
 use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, SERVER_PORT, demo_server, fetch, set_congestion};
@@ -132,12 +131,8 @@ fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
         &topo.client,
         &topo.server,
         &Fetch {
-            port: SERVER_PORT,
-            request: stream_request(400_000_000, 5).to_vec(),
-            fault: None,
-            pcap: None,
             deadline: WINDOW,
-            queue: 0,
+            ..Fetch::stream(400_000_000, 5)
         },
     )
     .map_err(|e| format!("Trickles fetch through the router: {e}"))?;

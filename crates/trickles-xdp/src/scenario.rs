@@ -230,6 +230,21 @@ pub struct Fetch {
     pub queue: u32,
 }
 
+impl Fetch {
+    /// `size` bytes of the synthetic stream `seed` from [`SERVER_PORT`]:
+    /// no injected loss, no pcap, queue 0, two minutes to finish.
+    pub fn stream(size: u64, seed: u64) -> Fetch {
+        Fetch {
+            port: SERVER_PORT,
+            request: stream_request(size, seed).to_vec(),
+            fault: None,
+            pcap: None,
+            deadline: Duration::from_secs(120),
+            queue: 0,
+        }
+    }
+}
+
 /// What a fetch got.
 #[derive(Debug, Clone)]
 pub struct FetchReport {
