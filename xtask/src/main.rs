@@ -370,7 +370,12 @@ fn ensure_system_packages() -> Result<(), String> {
 }
 
 /// What the scenario benchmarks need beyond [`SYSTEM_PACKAGES`].
-const BENCH_PACKAGES: &[(&str, &str)] = &[("ethtool", "ethtool"), ("tc", "iproute2")];
+const BENCH_PACKAGES: &[(&str, &str)] = &[
+    ("ethtool", "ethtool"),
+    ("tc", "iproute2"),
+    ("nginx", "nginx"),
+    ("wrk", "wrk"),
+];
 
 /// Install the missing ones of `packages` ((probe, Debian package)).
 fn ensure_packages(packages: &[(&str, &str)]) -> Result<(), String> {
@@ -523,7 +528,7 @@ const MICRO_BENCHES: &[(&str, &str)] = &[
 ];
 
 /// The scenarios `trickles-bench` runs.
-const SCENARIOS: &[&str] = &["bulk", "clients", "flood", "friendliness"];
+const SCENARIOS: &[&str] = &["bulk", "objects", "clients", "flood", "friendliness"];
 
 /// `cargo xtask bench <name> [--runs N]`.
 fn bench(args: &[String]) -> Result<(), String> {

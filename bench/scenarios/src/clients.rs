@@ -10,13 +10,14 @@
 //! after the load, and the ratio between 100k and 1k clients.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::json;
 use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::netns::NetnsPair;
 
+use crate::process::{Daemon, memory_kib};
 use crate::report::{Report, median};
 
 const COUNTS: [u32; 3] = [1_000, 10_000, 100_000];
@@ -31,46 +32,6 @@ const PORT: u16 = 80;
 const KEYS: &str = "epoch = 1\n\
 server_key = \"62656e63682d7365727665722d6b6579\"\n\
 app_key = \"62656e63682d6170702d6b65792d3031\"\n";
-
-/// `VmRSS` and `VmHWM` of `pid`, KiB.
-fn memory_kib(pid: u32) -> Result<(u64, u64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("reading the daemon's /proc status: {e}"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// The daemon, stopped (SIGTERM, then killed) when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        terminate(self.0.id());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// SIGTERM through kill(1): no unsafe code outside the datapath.
-fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-}
 
 fn once(
     pair: &NetnsPair,

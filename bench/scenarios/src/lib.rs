@@ -5,7 +5,10 @@
 
 pub mod bulk;
 pub mod clients;
+pub mod closed_loop;
 pub mod flood;
 pub mod friendliness;
+pub mod objects;
+pub mod process;
 pub mod report;
 pub mod routed;

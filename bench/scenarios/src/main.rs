@@ -10,12 +10,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use trickles_bench::{bulk, clients, flood, friendliness};
+use trickles_bench::{bulk, clients, flood, friendliness, objects};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// One and four bulk downloads: Trickles vs kernel Reno/CUBIC, offloads off and default.
     Bulk,
+    /// A new connection per request for 1 KB to 500 KB objects: trickled vs nginx driven by wrk.
+    Objects,
     /// 1k, 10k and 100k concurrent clients (pktgen valid mode): trickled's memory.
     Clients,
     /// A legitimate download while pktgen floods forged, malformed and replayed requests.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
     let pktgen = args.pktgen.clone().unwrap_or_else(|| sibling("pktgen"));
     let result = match args.scenario {
         Scenario::Bulk => bulk::run(args.runs),
+        Scenario::Objects => objects::run(args.runs, &sibling("trickled")),
         Scenario::Clients => clients::run(args.runs, &sibling("trickled"), &pktgen),
         Scenario::Flood => flood::run(args.runs, &pktgen),
         Scenario::Friendliness => friendliness::run(args.runs),

@@ -414,6 +414,48 @@ fn duplicate_responses_start_no_second_trickle() {
 }
 
 #[test]
+fn a_late_answer_to_an_earlier_connection_on_the_same_port_is_ignored() {
+    // Two connections from the same port one after the other (as a
+    // client that opens one connection per request recycles its ports):
+    // a response of the first that arrives after the second's SYN must
+    // not become the second's first response.
+    let mut server = server();
+    let mut req = [0u8; 16];
+    req[..8].copy_from_slice(&5000u64.to_be_bytes());
+    let now = Instant::from_millis(1);
+    let mut first = Client::new(ClientConfig::default(), ends(), 1_000, &req);
+    let mut syn = Vec::new();
+    first.start(now, &mut |f| syn.push(f.to_vec()));
+    let mut stale = Vec::new();
+    server.handle(now, &syn[0], &mut |r| stale.push(r.to_vec()));
+    assert!(!stale.is_empty());
+
+    req[8..].copy_from_slice(&1u64.to_be_bytes());
+    let mut second = Client::new(ClientConfig::default(), ends(), 9_000_000, &req);
+    let mut syn = Vec::new();
+    second.start(now, &mut |f| syn.push(f.to_vec()));
+    let mut sent = Vec::new();
+    for f in &stale {
+        second.on_frame(now, f, &mut |r| sent.push(r.to_vec()));
+    }
+    assert!(sent.is_empty(), "answered a stale response");
+    assert_eq!(second.stats().ignored, stale.len() as u64);
+    assert_eq!(second.delivered(), 0);
+
+    // Its own answer is taken, and the right bytes arrive.
+    let mut fresh = Vec::new();
+    server.handle(now, &syn[0], &mut |r| fresh.push(r.to_vec()));
+    for f in &fresh {
+        second.on_frame(now, f, &mut |r| sent.push(r.to_vec()));
+    }
+    assert!(second.delivered() > 0);
+    let data = second.data();
+    for i in 0..second.delivered() {
+        assert_eq!(data[i as usize], byte(1, i), "byte {i}");
+    }
+}
+
+#[test]
 fn a_key_rotation_mid_transfer_breaks_no_connection() {
     // Rotate after 300 responses: the connection's packets keep the keys
     // of its incarnation's epoch, so proofs spanning the rotation verify.

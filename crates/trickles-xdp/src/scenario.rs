@@ -273,70 +273,143 @@ pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
 /// report's `worker` holds the shared worker's counters; its `elapsed`
 /// ends when that connection got its last byte.
 pub fn fetch_many(client: &End, server: &End, f: &Fetch, n: usize) -> io::Result<Vec<FetchReport>> {
-    let (a, b, f) = (client.clone(), server.clone(), f.clone());
     let n = n.clamp(1, usize::from(u16::MAX - CLIENT_PORT));
-    let thread = client.run(move || -> io::Result<Vec<FetchReport>> {
+    let run = ClientRun {
+        remote_port: f.port,
+        local_ports: (0..n).map(|i| CLIENT_PORT + i as u16).collect(),
+        fault: f.fault,
+        pcap: f.pcap.clone(),
+        deadline: f.deadline,
+        queue: f.queue,
+    };
+    let request = f.request.clone();
+    let make = move |ends: Endpoints| {
+        let clients = (0..n)
+            .map(|i| {
+                let ends = Endpoints {
+                    local_port: CLIENT_PORT + i as u16,
+                    ..ends
+                };
+                Client::new(ClientConfig::default(), ends, 7 + i as u32, &request)
+            })
+            .collect();
+        Clients::new(CLIENT_PORT, clients)
+    };
+    let driven = drive(client, server, &run, make, Clients::start)?;
+    let (worker, end, c) = (driven.worker, driven.elapsed, driven.handler);
+    Ok(c.clients
+        .iter()
+        .zip(&c.finished)
+        .map(|(c, done)| FetchReport {
+            elapsed: done.unwrap_or(end),
+            complete: c.is_done(),
+            data: c.data()[..(c.delivered() as usize).min(c.data().len())].to_vec(),
+            worker,
+            engine: c.stats().clone(),
+        })
+        .collect())
+}
+
+/// Where and how [`drive`] runs client engines.
+#[derive(Debug, Clone)]
+pub struct ClientRun {
+    /// The server's port.
+    pub remote_port: u16,
+    /// Local ports steered to the worker (at least one; at most
+    /// [`crate::shared::MAX_PORTS`] in all with the program's others).
+    pub local_ports: Vec<u16>,
+    /// Receive loss injected on the client.
+    pub fault: Option<DropFault>,
+    /// pcap file of the client's frames.
+    pub pcap: Option<PathBuf>,
+    /// Stop after this long even if the engines are not done.
+    pub deadline: Duration,
+    /// The client's receive (and transmit) queue.
+    pub queue: u32,
+}
+
+/// What [`drive`] hands back.
+#[derive(Debug)]
+pub struct Driven<H> {
+    /// The engines, as they ended.
+    pub handler: H,
+    /// The worker's counters.
+    pub worker: WorkerStats,
+    /// From the start to the end of the run.
+    pub elapsed: Duration,
+}
+
+/// In `client`'s namespace, run client engines over AF_XDP against the
+/// server at `server`'s address: steer `run.local_ports` to one worker,
+/// build its engines with `make` (given the connection's ends, local port
+/// 0: each engine sets its own), let `start` send their first frames,
+/// then poll until they are done ([`FrameHandler::is_done`]) or
+/// `run.deadline` passes. The clock the engines see starts at 0 at the
+/// start of the run.
+pub fn drive<H, M, S>(
+    client: &End,
+    server: &End,
+    run: &ClientRun,
+    make: M,
+    start: S,
+) -> io::Result<Driven<H>>
+where
+    H: FrameHandler + Send + 'static,
+    M: FnOnce(Endpoints) -> H + Send + 'static,
+    S: FnOnce(&mut H, Instant, &mut dyn FnMut(&[u8])) + Send + 'static,
+{
+    let (a, b, run) = (client.clone(), server.clone(), run.clone());
+    let Some((&first_port, more_ports)) = run.local_ports.split_first() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a client run needs at least one local port",
+        ));
+    };
+    let more_ports = more_ports.to_vec();
+    let thread = client.run(move || -> io::Result<Driven<H>> {
         let (mut prog, socket) =
-            open_datapath_on(&a, CLIENT_PORT, UmemConfig::default(), 0, f.queue)?;
+            open_datapath_on(&a, first_port, UmemConfig::default(), 0, run.queue)?;
+        for &port in &more_ports {
+            prog.serve_port(port)
+                .map_err(|e| io::Error::other(format!("steering local port {port}: {e}")))?;
+        }
         let local_mac = neighbour::mac_address(&a.ifname)?;
         let remote_mac = neighbour::resolve_ipv4(
             &a.ifname,
             a.gateway.unwrap_or(b.addr),
             Duration::from_secs(3),
         )?;
-        let mut clients = Vec::with_capacity(n);
-        for i in 0..n {
-            let local_port = CLIENT_PORT + i as u16;
-            if i > 0 {
-                prog.serve_port(local_port)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-            }
-            let ends = Endpoints {
-                local_mac,
-                remote_mac,
-                local: IpAddr::V4(a.addr),
-                local_port,
-                remote: IpAddr::V4(b.addr),
-                remote_port: f.port,
-            };
-            clients.push(Client::new(
-                ClientConfig::default(),
-                ends,
-                7 + i as u32,
-                &f.request,
-            ));
-        }
+        let ends = Endpoints {
+            local_mac,
+            remote_mac,
+            local: IpAddr::V4(a.addr),
+            local_port: 0,
+            remote: IpAddr::V4(b.addr),
+            remote_port: run.remote_port,
+        };
         let config = WorkerConfig {
-            fault: f.fault,
+            fault: run.fault,
             ..WorkerConfig::default()
         };
-        let mut w = Worker::new(socket, Clients::new(CLIENT_PORT, clients), config);
-        if let Some(p) = &f.pcap {
+        let mut w = Worker::new(socket, make(ends), config);
+        if let Some(p) = &run.pcap {
             w.set_pcap(PcapFile::create(p)?);
         }
         let epoch = WallInstant::now();
-        w.start(|c, tx| c.start(now(epoch), tx))?;
-        while !w.handler().is_done() && epoch.elapsed() < f.deadline {
+        w.start(|h, tx| start(h, now(epoch), tx))?;
+        while !w.handler().is_done() && epoch.elapsed() < run.deadline {
             if w.poll(now(epoch))? == 0 {
                 w.wait(now(epoch), 1)?;
             }
-            w.handler_mut().note_finished(epoch.elapsed());
         }
-        let end = epoch.elapsed();
+        let elapsed = epoch.elapsed();
         w.flush_pcap()?;
         let worker = w.stats();
-        let c = w.into_handler();
-        Ok(c.clients
-            .iter()
-            .zip(&c.finished)
-            .map(|(c, done)| FetchReport {
-                elapsed: done.unwrap_or(end),
-                complete: c.is_done(),
-                data: c.data()[..(c.delivered() as usize).min(c.data().len())].to_vec(),
-                worker,
-                engine: c.stats().clone(),
-            })
-            .collect())
+        Ok(Driven {
+            handler: w.into_handler(),
+            worker,
+            elapsed,
+        })
     })?;
     thread.join()?
 }
@@ -367,15 +440,6 @@ impl Clients {
             c.start(now, tx);
         }
     }
-
-    /// Record `at` as the finishing time of every engine done by now.
-    pub fn note_finished(&mut self, at: Duration) {
-        for (c, f) in self.clients.iter().zip(&mut self.finished) {
-            if f.is_none() && c.is_done() {
-                *f = Some(at);
-            }
-        }
-    }
 }
 
 /// The TCP destination port of an untagged Ethernet + IPv4 frame.
@@ -394,8 +458,11 @@ impl FrameHandler for Clients {
             return;
         };
         let i = usize::from(port.wrapping_sub(self.first_port));
-        if let Some(c) = self.clients.get_mut(i) {
+        if let (Some(c), Some(finished)) = (self.clients.get_mut(i), self.finished.get_mut(i)) {
             c.on_frame(now, frame, tx);
+            if finished.is_none() && c.is_done() {
+                *finished = Some(Duration::from_micros(now.0));
+            }
         }
     }
 

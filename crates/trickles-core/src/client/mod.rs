@@ -319,6 +319,16 @@ impl Client {
             self.stats.ignored += 1;
             return;
         }
+        // Until a connection is adopted, only an answer to this engine's
+        // own SYN counts (RFC 9293 §3.10.7.3: a SYN-ACK must acknowledge
+        // our ISN): a late frame of an earlier connection from the same
+        // port would otherwise be taken for this one's first response.
+        if self.conn.is_none()
+            && f.tcp.ack != self.isn.wrapping_add(1).wrapping_add(self.syn_len as u32)
+        {
+            self.stats.ignored += 1;
+            return;
+        }
         match f.trickles.body {
             Body::FirstResponse(r) | Body::Response(r) => {
                 let retx = f.trickles.flags.contains(Flags::RETX);

@@ -1,0 +1,122 @@
+//! The servers a scenario starts as separate processes (`trickled`,
+//! nginx): stopped when dropped, also when the scenario fails, and read
+//! from `/proc` for their memory and CPU time.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// A server process, stopped (SIGTERM, then killed) when dropped.
+#[derive(Debug)]
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// `Err` (with `name`) if it has exited.
+    pub fn check_alive(&mut self, name: &str) -> Result<(), String> {
+        match self.0.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(st)) => Err(format!("{name} exited: {st}")),
+            Err(e) => Err(format!("{name}: {e}")),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        terminate(self.0.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGTERM through kill(1): no unsafe code outside the datapath.
+fn terminate(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, KiB.
+pub fn memory_kib(pid: u32) -> Result<(u64, u64), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU time `pid` has used so far, all its threads (the first field of
+/// each thread's `/proc/PID/task/TID/schedstat`, ns).
+pub fn cpu_time(pid: u32) -> Result<Duration, String> {
+    let dir = format!("/proc/{pid}/task");
+    let tasks = std::fs::read_dir(&dir).map_err(|e| format!("reading {dir}: {e}"))?;
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        let path = t.path().join("schedstat");
+        // A thread that ended since the listing has no file any more.
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            ns += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("unreadable {}", path.display()))?;
+        }
+    }
+    Ok(Duration::from_nanos(ns))
+}
+
+/// The child processes of `pid` (e.g. nginx's workers).
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// CPU time of `pid` and its children.
+pub fn tree_cpu_time(pid: u32) -> Result<Duration, String> {
+    let mut total = cpu_time(pid)?;
+    for c in children(pid) {
+        total += cpu_time(c).unwrap_or_default();
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        let (rss, hwm) = memory_kib(pid).unwrap_or_else(|e| panic!("{e}"));
+        assert!(rss > 0 && hwm >= rss);
+        let before = cpu_time(pid).unwrap_or_else(|e| panic!("{e}"));
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let after = cpu_time(pid).unwrap_or_else(|e| panic!("{e}"));
+        assert!(after > before);
+        assert!(memory_kib(u32::MAX).is_err());
+    }
+}
