@@ -380,7 +380,7 @@ fn summarise(report: &mut Report, rows: &[Row], runs: usize) {
         "One new connection per request, {CONCURRENCY} at a time, for {MEASURE_S} s per object size and server; \
          both servers with one worker on the same veth pair, one at a time. Trickles: `trickled` \
          (web service) loaded by the closed-loop AF_XDP client, every response checked byte for byte. \
-         nginx {}: loaded by `wrk -t1 -c{CONCURRENCY} -H \"Connection: close\"`. Medians over runs; the \
+         {}: loaded by `wrk -t1 -c{CONCURRENCY} -H \"Connection: close\"`. Medians over runs; the \
          ratio is the median of per-run ratios. Latency: Trickles from the SYN (which carries the \
          request) to the last byte; wrk from the request's write, after the handshake. Server CPU: \
          all threads of the server process(es), over the load.\n\n\
