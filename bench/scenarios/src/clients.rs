@@ -7,7 +7,10 @@
 //! connection id and continuations sealed under the server's key file),
 //! all together at a fixed aggregate request rate, so only N changes.
 //! Reported: the daemon's resident memory (VmRSS, and its peak VmHWM)
-//! after the load, and the ratio between 100k and 1k clients.
+//! after the load, and the ratio between 100k and 1k clients. Then, on
+//! the same pair, the same N clients as kernel TCP connections to nginx
+//! ([`crate::kernel_clients`]): nginx's memory and the kernel's socket
+//! memory with all N connected.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -17,6 +20,7 @@ use serde_json::json;
 use trickles_sim::plot::{Chart, Series};
 use trickles_xdp::netns::NetnsPair;
 
+use crate::kernel_clients::{self, KernelMemory};
 use crate::process::{Daemon, memory_kib};
 use crate::report::{Report, median};
 
@@ -100,11 +104,25 @@ struct Count {
     rss: Vec<f64>,
     hwm: Vec<f64>,
     pps: Vec<f64>,
+    kernel: Vec<KernelMemory>,
 }
 
-/// Run the scenario `runs` times with the `trickled` and `pktgen`
-/// binaries given.
-pub fn run(runs: usize, trickled: &Path, pktgen: &Path) -> Result<Report, String> {
+/// The binaries the scenario runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Programs<'a> {
+    /// The daemon.
+    pub trickled: &'a Path,
+    /// The Trickles load (`--mode valid`).
+    pub pktgen: &'a Path,
+    /// The kernel-TCP load.
+    pub tcp_slow_clients: &'a Path,
+}
+
+/// Run the scenario `runs` times with the programs given.
+pub fn run(runs: usize, programs: Programs<'_>) -> Result<Report, String> {
+    let Programs {
+        trickled, pktgen, ..
+    } = programs;
     let mut report = Report::new("clients", runs);
     let dir = std::env::temp_dir().join(format!("trickles-bench-clients-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -121,6 +139,7 @@ pub fn run(runs: usize, trickled: &Path, pktgen: &Path) -> Result<Report, String
     let result = (|| -> Result<(), String> {
         for run_no in 1..=runs {
             let pair = NetnsPair::create().map_err(|e| format!("veth pair: {e}"))?;
+            kernel_clients::prepare(&pair, &dir)?;
             let mut this_run = Vec::new();
             for row in &mut rss {
                 let mut r = once(&pair, row.n, trickled, pktgen, &keys)?;
@@ -135,6 +154,24 @@ pub fn run(runs: usize, trickled: &Path, pktgen: &Path) -> Result<Report, String
                     "clients run {run_no}/{runs}, {} clients: daemon RSS {kib:.0} KiB, {sent:.0} requests sent, {answered:.0} answers to the first 255 clients",
                     row.n
                 );
+                let (k, raw) = kernel_clients::measure(
+                    &pair,
+                    &dir,
+                    row.n,
+                    programs.tcp_slow_clients,
+                    RATE,
+                    SECONDS,
+                )?;
+                eprintln!(
+                    "clients run {run_no}/{runs}, {} kernel TCP clients: nginx RSS {} KiB, server sockets {} KiB ({} sockets){}",
+                    row.n,
+                    k.nginx_rss_kib,
+                    k.socket_kib,
+                    k.sockets,
+                    if k.pressure { ", tcp_mem pressure" } else { "" }
+                );
+                row.kernel.push(k);
+                r["kernel"] = raw;
                 r["run"] = json!(run_no);
                 this_run.push(kib);
                 report.runs.push(r);
@@ -148,39 +185,85 @@ pub fn run(runs: usize, trickled: &Path, pktgen: &Path) -> Result<Report, String
     let _ = std::fs::remove_dir_all(&dir);
     result?;
     report.set("rss_ratio_100k_vs_1k", median(&ratios));
+    let kernel_total = |r: &Count| {
+        median(
+            &r.kernel
+                .iter()
+                .map(|k| (k.nginx_rss_kib + k.socket_kib) as f64)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let kernel = |r: &Count, f: fn(&KernelMemory) -> u64| {
+        median(&r.kernel.iter().map(|k| f(k) as f64).collect::<Vec<_>>())
+    };
     for r in &rss {
         report.set(&format!("rss_kib_{}", r.n), median(&r.rss));
+        report.set(
+            &format!("kernel_nginx_rss_kib_{}", r.n),
+            kernel(r, |k| k.nginx_rss_kib),
+        );
+        report.set(
+            &format!("kernel_socket_kib_{}", r.n),
+            kernel(r, |k| k.socket_kib),
+        );
+    }
+    if let Some(last) = rss.last() {
+        report.set(
+            &format!("memory_ratio_kernel_vs_trickles_{}k", last.n / 1000),
+            kernel_total(last) / median(&last.rss),
+        );
     }
     report.set("requests_per_s", RATE);
     report.set("runs", runs);
     let mut t = format!(
         "`trickled serve` (one worker) under N concurrent clients played by `pktgen --mode valid`, \
          {RATE} requests/s in all for {SECONDS} s, each request answered with two response frames. \
-         RSS is the daemon's VmRSS after the load; medians over runs. The ratio in the summary is \
-         the median of per-run ratios.\n\n\
-         | clients | daemon RSS (KiB) | peak RSS (KiB) | requests/s sent |\n|---:|---:|---:|---:|\n"
+         RSS is the daemon's VmRSS after the load. Kernel TCP: the same N clients as TCP connections \
+         to nginx (one worker per {} connections, `reuseport`, `open_file_cache`; the machine allows \
+         20 000 descriptors per process), each with a 10 MB download in progress, \
+         read {} bytes at a time round robin at the same {RATE} reads/s; measured with all N \
+         connected: nginx's VmRSS (master and worker) and its sockets' kernel memory (charged buffer \
+         memory from `ss -m` plus one `tcp_sock` slab object each; a lower bound). Medians over runs; \
+         ratios are medians of per-run ratios.\n\n\
+         | clients | trickled RSS (KiB) | trickled peak RSS (KiB) | nginx RSS (KiB) | nginx sockets, kernel (KiB) | nginx + sockets / trickled | nginx connections established | tcp_mem pressure (runs) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        kernel_clients::PER_PROCESS,
+        kernel_clients::READ_BYTES
     );
     for r in &rss {
         t.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.0} |\n",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {} of {} |\n",
             r.n,
             median(&r.rss),
             median(&r.hwm),
-            median(&r.pps)
+            kernel(r, |k| k.nginx_rss_kib),
+            kernel(r, |k| k.socket_kib),
+            kernel_total(r) / median(&r.rss),
+            kernel(r, |k| k.sockets),
+            r.kernel.iter().filter(|k| k.pressure).count(),
+            r.kernel.len()
         ));
     }
     report.table = t;
+    let points = |f: &dyn Fn(&Count) -> f64| {
+        rss.iter()
+            .map(|r| (f64::from(r.n).log10(), f(r) / 1024.0))
+            .collect()
+    };
     report.chart = Some(Chart {
-        title: "clients: trickled's memory against concurrent clients".into(),
+        title: "clients: server memory against concurrent clients".into(),
         x_label: "log10(concurrent clients)".into(),
-        y_label: "daemon RSS (MiB)".into(),
-        series: vec![Series {
-            name: "trickled".into(),
-            points: rss
-                .iter()
-                .map(|r| (f64::from(r.n).log10(), median(&r.rss) / 1024.0))
-                .collect(),
-        }],
+        y_label: "server memory (MiB)".into(),
+        series: vec![
+            Series {
+                name: "trickled (RSS)".into(),
+                points: points(&|r| median(&r.rss)),
+            },
+            Series {
+                name: "nginx on kernel TCP (RSS + socket memory)".into(),
+                points: points(&kernel_total),
+            },
+        ],
         band: None,
         y_from_zero: true,
     });

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod closed_loop;
 pub mod flood;
 pub mod friendliness;
+pub mod kernel_clients;
 pub mod objects;
 pub mod process;
 pub mod report;

@@ -18,7 +18,7 @@ enum Scenario {
     Bulk,
     /// A new connection per request for 1 KB to 500 KB objects: trickled vs nginx driven by wrk.
     Objects,
-    /// 1k, 10k and 100k concurrent clients (pktgen valid mode): trickled's memory.
+    /// 1k, 10k and 100k concurrent clients: trickled's memory (pktgen valid mode) vs nginx + kernel sockets.
     Clients,
     /// A legitimate download while pktgen floods forged, malformed and replayed requests.
     Flood,
@@ -66,7 +66,14 @@ fn main() -> ExitCode {
     let result = match args.scenario {
         Scenario::Bulk => bulk::run(args.runs),
         Scenario::Objects => objects::run(args.runs, &sibling("trickled")),
-        Scenario::Clients => clients::run(args.runs, &sibling("trickled"), &pktgen),
+        Scenario::Clients => clients::run(
+            args.runs,
+            clients::Programs {
+                trickled: &sibling("trickled"),
+                pktgen: &pktgen,
+                tcp_slow_clients: &sibling("tcp-slow-clients"),
+            },
+        ),
         Scenario::Flood => flood::run(args.runs, &pktgen),
         Scenario::Friendliness => friendliness::run(args.runs),
     };
