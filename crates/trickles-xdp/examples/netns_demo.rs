@@ -17,6 +17,10 @@ struct Args {
     /// Bytes to download.
     #[arg(long, default_value_t = 100_000_000)]
     size: u64,
+    /// Concurrent Trickles connections, each downloading --size bytes
+    /// (their times and counters are printed one by one).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
     /// Also write the workers' frames to DIR/server.pcap and DIR/client.pcap.
     #[arg(long, value_name = "DIR")]
     pcap: Option<std::path::PathBuf>,
@@ -63,6 +67,7 @@ fn run(args: &Args) -> std::io::Result<bool> {
             size: args.size,
             pcap_dir: args.pcap.clone(),
             deadline: Some(Duration::from_secs(120)),
+            connections: args.connections,
             ..Download::default()
         },
     )?;
@@ -74,6 +79,18 @@ fn run(args: &Args) -> std::io::Result<bool> {
         t.client.rx_frames,
         if t.intact { "checked" } else { "NOT intact" }
     );
+    if t.per_connection.len() > 1 {
+        for (i, (elapsed, e)) in t.per_connection.iter().enumerate() {
+            println!(
+                "  connection {i}: last byte at {:.3} s, {} responses, {} timeouts, {} lost retransmissions, {} duplicate responses",
+                elapsed.as_secs_f64(),
+                e.responses,
+                e.timeouts,
+                e.lost_retransmissions,
+                e.duplicate_responses
+            );
+        }
+    }
     println!(
         "  server socket bound in {} mode (veth offers no zero-copy)",
         t.server_mode.as_str()
@@ -106,7 +123,7 @@ fn run(args: &Args) -> std::io::Result<bool> {
     let ok = t.intact && k.intact && memory_before == t.server_memory_bytes;
     println!(
         "summary: {} MB over AF_XDP between namespaces {}, trickles {:.2} Gb/s vs kernel TCP {:.2} Gb/s, server memory {} KiB flat",
-        args.size / 1_000_000,
+        t.size / 1_000_000,
         if t.intact { "intact" } else { "CORRUPTED" },
         t.goodput_bps() / 1e9,
         k.goodput_bps() / 1e9,

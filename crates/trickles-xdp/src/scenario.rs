@@ -66,8 +66,10 @@ pub struct DownloadReport {
     pub client: WorkerStats,
     /// Server worker counters.
     pub server: WorkerStats,
-    /// Client engine counters.
+    /// Client engine counters (the first connection's).
     pub client_engine: ClientStats,
+    /// Each connection's time to its last byte and engine counters.
+    pub per_connection: Vec<(Duration, ClientStats)>,
     /// Server engine counters.
     pub server_engine: ServerStats,
     /// Bytes the server engine holds (fixed at start-up).
@@ -192,11 +194,12 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             .first()
             .map(|f| (f.worker, f.engine.clone()))
             .unwrap_or_default();
-        (elapsed, intact, worker, engine)
+        let per_connection = fs.iter().map(|f| (f.elapsed, f.engine.clone())).collect();
+        (elapsed, intact, worker, engine, per_connection)
     });
     stop.store(true, Ordering::Relaxed);
     let server = server.join()?;
-    let (elapsed, intact, client_stats, client_engine) = client?;
+    let (elapsed, intact, client_stats, client_engine, per_connection) = client?;
     let (server_stats, server_engine, server_memory_bytes, server_mode, server_cpu) = server?;
     Ok(DownloadReport {
         elapsed,
@@ -207,6 +210,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
         client: client_stats,
         server: server_stats,
         client_engine,
+        per_connection,
         server_engine,
         server_memory_bytes,
         server_mode,
