@@ -27,6 +27,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         terminate(self.0.id());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -44,6 +47,7 @@ impl Drop for Daemon {
 fn terminate(pid: u32) {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
 }
 
