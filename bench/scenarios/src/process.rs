@@ -66,24 +66,29 @@ pub fn memory_kib(pid: u32) -> Result<(u64, u64), String> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// CPU time `pid` has used so far, all its threads (the first field of
-/// each thread's `/proc/PID/task/TID/schedstat`, ns).
+/// Clock ticks per second of `/proc/PID/stat` (`USER_HZ`, fixed at 100
+/// by the Linux ABI).
+const USER_HZ: u64 = 100;
+
+/// CPU time `pid` has used so far, user and system, all its threads,
+/// those that ended included (`utime + stime` of `/proc/PID/stat`, 10 ms
+/// resolution).
 pub fn cpu_time(pid: u32) -> Result<Duration, String> {
-    let dir = format!("/proc/{pid}/task");
-    let tasks = std::fs::read_dir(&dir).map_err(|e| format!("reading {dir}: {e}"))?;
-    let mut ns = 0u64;
-    for t in tasks.flatten() {
-        let path = t.path().join("schedstat");
-        // A thread that ended since the listing has no file any more.
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            ns += s
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| format!("unreadable {}", path.display()))?;
-        }
-    }
-    Ok(Duration::from_nanos(ns))
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
+    // The command name (field 2) may hold spaces; fields count from after it.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| format!("unreadable {path}"))?;
+    let field = |n: usize| -> Result<u64, String> {
+        rest.split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no field {n} in {path}"))
+    };
+    let ticks = field(14)? + field(15)?;
+    Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
 }
 
 /// The child processes of `pid` (e.g. nginx's workers).
@@ -114,13 +119,18 @@ mod tests {
         let (rss, hwm) = memory_kib(pid).unwrap_or_else(|e| panic!("{e}"));
         assert!(rss > 0 && hwm >= rss);
         let before = cpu_time(pid).unwrap_or_else(|e| panic!("{e}"));
+        // Burn CPU until the counter moves (a few ticks), for at most 10 s.
+        let start = Instant::now();
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        let mut after = before;
+        while after <= before && start.elapsed() < Duration::from_secs(10) {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            after = cpu_time(pid).unwrap_or_else(|e| panic!("{e}"));
         }
-        std::hint::black_box(x);
-        let after = cpu_time(pid).unwrap_or_else(|e| panic!("{e}"));
-        assert!(after > before);
+        assert!(after > before, "no CPU time counted in 10 s of spinning");
         assert!(memory_kib(u32::MAX).is_err());
     }
 }
