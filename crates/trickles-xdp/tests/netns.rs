@@ -171,14 +171,17 @@ fn kernel_tcp_and_ping_keep_working_during_a_transfer() {
     // Echo listeners of the kernel's TCP in `b`, on the Trickles port and
     // on another.
     let listening = Arc::new(AtomicBool::new(true));
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<()>();
     let listeners: Vec<_> = ports
         .iter()
         .map(|&port| {
             let listening = listening.clone();
+            let bound = bound_tx.clone();
             pair.b
                 .run(move || {
                     let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
                     l.set_nonblocking(true).unwrap();
+                    let _ = bound.send(());
                     let until = WallInstant::now() + Duration::from_secs(150);
                     let mut served = 0u32;
                     while listening.load(Ordering::Relaxed) && WallInstant::now() < until {
@@ -199,6 +202,13 @@ fn kernel_tcp_and_ping_keep_working_during_a_transfer() {
                 .unwrap()
         })
         .collect();
+    // Both listeners must be up before the first round (a round that
+    // connects before the bind would count as a failure).
+    for _ in &ports {
+        bound_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a kernel listener did not start");
+    }
     // The kernel traffic runs in `a` while the transfer runs.
     let running = Arc::new(AtomicBool::new(true));
     let (a, b, r) = (pair.a.clone(), pair.b.clone(), running.clone());
