@@ -211,9 +211,12 @@ impl Probe {
         let IpAddr::V4(client) = f.dst else {
             return Err("the probe's answer is not IPv4".into());
         };
-        let timestamp = Continuation::decode(r.continuation).timestamp;
+        let Some(whole) = r.continuation.full() else {
+            return Err("the probe's first response has no whole continuation".into());
+        };
+        let timestamp = Continuation::decode(whole).timestamp;
         Ok(Some(Probe {
-            continuation: *r.continuation,
+            continuation: *whole,
             output: output.as_bytes().to_vec(),
             binding: Binding::new(IpAddr::V4(client), PROBE_PORT, f.tcp.src_port),
             slot_bytes: f.trickles.data.len() as u32,

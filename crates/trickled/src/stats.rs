@@ -122,7 +122,7 @@ impl Board {
                 let _ = writeln!(out, "{name}{{queue=\"{q}\"}} {}", get(&s.worker));
             }
         }
-        let service_counters: [Counter<ServerStats>; 5] = [
+        let service_counters: [Counter<ServerStats>; 6] = [
             (
                 "trickled_requests_total",
                 "Requests answered (timeouts included).",
@@ -145,6 +145,11 @@ impl Board {
                 "trickled_frames_in_total",
                 "Frames handed to a service's engine.",
                 |s| s.frames_in,
+            ),
+            (
+                "trickled_contexts_total",
+                "CONTEXT packets sent: answers that start a new context (a timeout's new incarnation, output that starts).",
+                |s| s.contexts_sent,
             ),
         ];
         for (name, help, get) in service_counters {

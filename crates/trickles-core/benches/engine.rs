@@ -10,7 +10,7 @@
 //! table would refuse a second copy, so the benchmark never measures a
 //! drop). The application copies its bytes from memory, so the figure is
 //! the engine's, not a file system's. Responses are full 1514-byte frames
-//! carrying 1360 stream bytes.
+//! carrying 1386 stream bytes behind a compact continuation.
 //!
 //! Run with `cargo bench -p trickles-core --bench engine` (or
 //! `cargo xtask bench`, which also writes `bench/results/crypto.md`).
@@ -138,7 +138,7 @@ fn engine(c: &mut Criterion) {
         (before, (s.stats().frames_out, s.stats().frames_in))
     };
     eprintln!(
-        "captured {} requests; measuring {}: {:.3} response frames (1514 bytes, 1360 stream bytes) per request",
+        "captured {} requests; measuring {}: {:.3} response frames (1514 bytes, 1386 stream bytes) per request",
         requests.len(),
         steady.len(),
         (after.0 - before.0) as f64 / (after.1 - before.1) as f64

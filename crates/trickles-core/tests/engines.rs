@@ -96,6 +96,18 @@ fn transfer_hooked(
     len: u64,
     seed: u64,
     mut drop_response: impl FnMut(u64) -> bool,
+    hook: impl FnMut(u64, &mut StreamServer<Bulk>),
+) -> Run {
+    transfer_frames(cfg, len, seed, |i, _| drop_response(i), hook)
+}
+
+/// [`transfer_hooked`] with a loss decision that sees the frame:
+/// `drop_response(i, frame)` for the i-th server frame.
+fn transfer_frames(
+    cfg: ClientConfig,
+    len: u64,
+    seed: u64,
+    mut drop_response: impl FnMut(u64, &[u8]) -> bool,
     mut hook: impl FnMut(u64, &mut StreamServer<Bulk>),
 ) -> Run {
     let mut req = [0u8; 16];
@@ -193,15 +205,14 @@ fn transfer_hooked(
             for f in out_server.iter() {
                 let p = trickles_wire::frame::parse(f).unwrap();
                 if let trickles_wire::trickles::Body::Response(r) = p.trickles.body {
-                    let c =
-                        trickles_wire::trickles::continuation::Continuation::decode(r.continuation);
-                    if c.incarnation != 0 && c.k.0 < 4 {
+                    let (inc, k) = (r.continuation.incarnation(), r.continuation.k());
+                    if inc != 0 && k.0 < 4 {
                         eprintln!(
                             "t={} server slot {} inc {} k {} data {}",
                             now.0,
                             r.slot.0,
-                            c.incarnation,
-                            c.k.0,
+                            inc,
+                            k.0,
                             p.trickles.data.len()
                         );
                     }
@@ -211,7 +222,7 @@ fn transfer_hooked(
         hook(responses, &mut server);
         for f in out_server {
             responses += 1;
-            if !drop_response(responses) {
+            if !drop_response(responses, &f) {
                 wire.push_back((now.plus_micros(delay), f, false));
             }
         }
@@ -453,6 +464,73 @@ fn a_late_answer_to_an_earlier_connection_on_the_same_port_is_ignored() {
     for i in 0..second.delivered() {
         assert_eq!(data[i as usize], byte(1, i), "byte {i}");
     }
+}
+
+fn packet_type(frame: &[u8]) -> Option<trickles_wire::trickles::PacketType> {
+    trickles_wire::frame::parse(frame)
+        .ok()
+        .map(|f| f.trickles.body.packet_type())
+}
+
+#[test]
+fn responses_past_the_first_carry_compact_continuations_and_full_slots() {
+    use trickles_wire::trickles::{Body, ResponseCont};
+    let mut sizes = Vec::new();
+    let run = transfer_frames(
+        ClientConfig::default(),
+        1 << 20,
+        4,
+        |_, f| {
+            if let Ok(p) = trickles_wire::frame::parse(f)
+                && let Body::Response(r) = p.trickles.body
+            {
+                assert!(matches!(r.continuation, ResponseCont::Compact(_)));
+                sizes.push(f.len());
+            }
+            false
+        },
+        |_, _| {},
+    );
+    check_bytes(&run, 1 << 20, 4);
+    // Full slots fill a 1500-byte IP packet: 1386 stream bytes behind a
+    // 70-byte header (protocol.md §5.1, §12).
+    assert_eq!(sizes.iter().max(), Some(&1514));
+    assert!(sizes.iter().filter(|&&n| n == 1514).count() > 700);
+    // No timeout, no new context: no CONTEXT packet.
+    assert_eq!(run.server.stats().contexts_sent, 0);
+    assert_eq!(run.client.stats().missing_context, 0);
+}
+
+#[test]
+fn a_timeout_answer_brings_its_context_and_a_lost_context_costs_a_timeout_only() {
+    use trickles_wire::trickles::PacketType;
+    // Lose a burst of responses early so that the client times out; then
+    // lose the first CONTEXT packet the server sends after that.
+    let mut contexts = 0;
+    let mut lost_context = false;
+    let run = transfer_frames(
+        ClientConfig::default(),
+        1 << 20,
+        8,
+        |i, f| {
+            if packet_type(f) == Some(PacketType::Context) {
+                contexts += 1;
+                if contexts == 1 {
+                    lost_context = true;
+                    return true;
+                }
+            }
+            (40..60).contains(&i)
+        },
+        |_, _| {},
+    );
+    check_bytes(&run, 1 << 20, 8);
+    let (server, client) = (run.server.stats(), run.client.stats());
+    assert!(lost_context, "no CONTEXT packet was sent");
+    assert!(server.timeouts >= 2, "{server:?}");
+    assert!(server.contexts_sent >= 2, "{server:?}");
+    // The answer whose context was lost was dropped by the client.
+    assert!(client.missing_context > 0, "{client:?}");
 }
 
 #[test]

@@ -24,7 +24,9 @@ use trickles_wire::tcp::flags;
 use trickles_wire::trickles::continuation::{CONTINUATION_LEN, Continuation, ContinuationBytes};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
-use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Syn, Versions};
+use trickles_wire::trickles::{
+    Body, Flags, Packet, Request, Response, ResponseCont, Syn, Versions,
+};
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 
 const CLIENT: [u8; 4] = [10, 77, 0, 1];
@@ -109,7 +111,7 @@ fn main() {
         body: Body::FirstResponse(Response {
             slot: PacketNumber(1),
             nonce: packet_nonce(keys, conn, PacketNumber(1), false),
-            continuation: &sealed,
+            continuation: ResponseCont::Full(&sealed),
             user_conts: List::empty(),
         }),
         data: body,

@@ -110,7 +110,7 @@ impl TricklesServer {
             };
             if let Body::Response(r) | Body::FirstResponse(r) = g.trickles.body
                 && !g.trickles.flags.contains(Flags::RETX)
-                && Continuation::decode(r.continuation).incarnation == 0
+                && r.continuation.incarnation() == 0
             {
                 self.round_of.insert(r.slot.0, round);
                 let i = round as usize;
@@ -348,6 +348,7 @@ impl TransferPair for TricklesPair {
                 "previous_answered": s.previous_answered,
                 "previous_duplicates": s.previous_duplicates,
                 "previous_refused": s.previous_refused,
+                "contexts_sent": s.contexts_sent,
                 "drops": drops,
                 "memory_bytes": self.server.server.memory_bytes(),
             },
@@ -356,6 +357,7 @@ impl TransferPair for TricklesPair {
                 "requests": c.requests,
                 "timeouts": c.timeouts,
                 "lost_retransmissions": c.lost_retransmissions,
+                "missing_context": c.missing_context,
                 "duplicate_bytes": c.duplicate_bytes,
                 "srtt_us": self.client.client.srtt(),
             }

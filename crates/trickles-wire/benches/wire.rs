@@ -13,11 +13,11 @@ use trickles_wire::checksum;
 use trickles_wire::classify::classify;
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags;
-use trickles_wire::trickles::continuation::ContinuationBytes;
+use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
-use trickles_wire::trickles::{Body, Flags, Packet, Request, Response};
+use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, ResponseCont};
 use trickles_wire::{KeyEpoch, PacketNumber};
 
 fn headers(flags: u8) -> Headers {
@@ -77,14 +77,16 @@ fn benches(c: &mut Criterion) {
     let req_frame = &req_frame[..req_len];
     let req_payload = &req_frame[14 + 20 + 24..];
 
-    // A full-size response: 1360 bytes of data (docs/protocol.md §12).
-    let data = vec![0x5a; 1360];
+    // A full-size response: 1386 bytes of data behind a compact
+    // continuation (docs/protocol.md §5.1, §12).
+    let data = vec![0x5a; 1386];
+    let compact = Continuation::decode(&cont).to_compact();
     let response = Packet {
         flags: Flags(0),
         body: Body::Response(Response {
             slot: PacketNumber(901),
             nonce: 7,
-            continuation: &cont,
+            continuation: ResponseCont::Compact(&compact),
             user_conts: List::empty(),
         }),
         data: &data,

@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags;
-use trickles_wire::trickles::continuation::{CONTINUATION_LEN, ContinuationBytes};
+use trickles_wire::trickles::continuation::{CONTINUATION_LEN, Continuation, ContinuationBytes};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::trickles::{
-    Body, Flags, Packet, PacketType, Request, Response, Resume, SkipRange, Syn, Versions,
+    Body, Flags, Packet, PacketType, Request, Response, ResponseCont, Resume, SkipRange, Syn,
+    Versions,
 };
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 
@@ -53,8 +54,13 @@ fn main() -> std::io::Result<()> {
     let response = Response {
         slot: PacketNumber(3),
         nonce: 7,
-        continuation: &cont,
+        continuation: ResponseCont::Full(&cont),
         user_conts: List::Items(&uconts),
+    };
+    let compact_cont = Continuation::decode(&cont).to_compact();
+    let compact = Response {
+        continuation: ResponseCont::Compact(&compact_cont),
+        ..response
     };
     let request = Request {
         continuation: &cont,
@@ -81,6 +87,9 @@ fn main() -> std::io::Result<()> {
             },
         ),
         Body::Response(response),
+        Body::Response(compact),
+        Body::Skip(compact, SkipRange { from: 300, to: 400 }),
+        Body::Context(&cont),
         Body::ContinuationGroup(List::Items(&group)),
         Body::Skip(response, SkipRange { from: 100, to: 200 }),
         Body::Close(&cont),

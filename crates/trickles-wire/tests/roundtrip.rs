@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags;
-use trickles_wire::trickles::continuation::{CONTINUATION_LEN, Continuation};
+use trickles_wire::trickles::continuation::{CONTINUATION_LEN, ContextKey, Continuation};
 use trickles_wire::trickles::{Packet, PacketType};
 
 proptest! {
@@ -36,6 +36,16 @@ proptest! {
         b.copy_from_slice(&bytes);
         let c = Continuation::decode(&b);
         prop_assert_eq!(c.to_bytes(), b);
+    }
+
+    #[test]
+    fn a_compact_continuation_completed_with_its_context_is_the_whole_one(bytes in proptest::collection::vec(any::<u8>(), CONTINUATION_LEN)) {
+        let mut b = [0u8; CONTINUATION_LEN];
+        b.copy_from_slice(&bytes);
+        let c = Continuation::decode(&b);
+        let compact = c.to_compact();
+        prop_assert_eq!(ContextKey::of_compact(&compact), c.context_key());
+        prop_assert_eq!(Continuation::from_compact(&compact, &c.context()).to_bytes(), b);
     }
 
     #[test]
@@ -73,4 +83,44 @@ proptest! {
         padded.resize(n.max(60) + 4, 0);
         prop_assert!(frame::parse(&padded).is_ok());
     }
+}
+
+#[test]
+fn the_compact_flag_is_structural_and_allowed_only_on_responses_and_skips() {
+    use trickles_wire::trickles::list::List;
+    use trickles_wire::trickles::{Body, Flags, Response, ResponseCont};
+    use trickles_wire::{Error, PacketNumber};
+    let whole = [7u8; CONTINUATION_LEN];
+    let compact = Continuation::decode(&whole).to_compact();
+    let r = Response {
+        slot: PacketNumber(3),
+        nonce: 9,
+        continuation: ResponseCont::Compact(&compact),
+        user_conts: List::empty(),
+    };
+    let p = Packet {
+        flags: Flags::RETX,
+        body: Body::Response(r),
+        data: b"abc",
+        padding: 0,
+    };
+    let mut buf = vec![0u8; p.buffer_len()];
+    p.emit(&mut buf).unwrap();
+    // The header says COMPACT; the parsed flags do not, the body does.
+    assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 0x0009);
+    assert_eq!(p.header_len(), 8 + 8 + 50 + 4);
+    assert_eq!(Packet::parse(&buf).unwrap(), p);
+    // A first response is always whole: compact is refused both ways.
+    let first = Packet {
+        flags: Flags(0),
+        body: Body::FirstResponse(r),
+        ..p
+    };
+    assert_eq!(first.emit(&mut buf), Err(Error::Reserved));
+    buf[1] = PacketType::FirstResponse as u8;
+    assert!(Packet::parse(&buf).is_err());
+    // Without the flag the same bytes are too short for a whole one.
+    buf[1] = PacketType::Response as u8;
+    buf[7] = 0x01;
+    assert!(Packet::parse(&buf).is_err());
 }

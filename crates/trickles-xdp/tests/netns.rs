@@ -79,7 +79,7 @@ fn downloads_100_mb_intact_and_reports_goodput_against_the_raw_frame_rate() {
     let raw = rawrate::measure(&pair, 1514, Duration::from_secs(1), 5_000_000).unwrap();
     let t = transfer(&pair, MB_100, None);
     let goodput = t.goodput_bps();
-    // Trickles frames are full 1514-byte frames too (1360 stream bytes).
+    // Trickles frames are full 1514-byte frames too (1386 stream bytes).
     let frame_rate = t.client.rx_frames as f64 / t.elapsed.as_secs_f64();
     eprintln!(
         "{{\"size\":{MB_100},\"seconds\":{:.3},\"goodput_gbps\":{:.3},\"trickles_rx_kpps\":{:.1},\

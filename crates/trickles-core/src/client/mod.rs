@@ -22,10 +22,12 @@ use std::vec::Vec;
 
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags as tcp_flags;
-use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes};
+use trickles_wire::trickles::continuation::{Context, ContextKey, Continuation, ContinuationBytes};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::ucont::{Kind, UserCont};
-use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Resume, Syn, Versions};
+use trickles_wire::trickles::{
+    Body, Flags, Packet, Request, Response, ResponseCont, Resume, Syn, Versions,
+};
 use trickles_wire::{ConnId, ethernet, ipv4, ipv6, marker, tcp};
 
 use crate::cc::{self, CcConfig, LossView};
@@ -122,7 +124,16 @@ pub struct ClientStats {
     pub lost_retransmissions: u64,
     /// Response packets received a second time (not continued).
     pub duplicate_responses: u64,
+    /// Compact responses dropped because their context had not arrived
+    /// (its CONTEXT packet was lost, or they came after the engine
+    /// forgot it).
+    pub missing_context: u64,
 }
+
+/// Contexts of compact continuations the client remembers (protocol.md
+/// §5.1): the current incarnation's, and a few older ones for responses
+/// that arrive late.
+const CONTEXTS: usize = 4;
 
 /// Duplicate responses after which the client stops carrying its previous
 /// request's continuation (protocol.md §4.4).
@@ -174,6 +185,9 @@ pub struct Client {
     held: Option<(u32, ContinuationBytes)>,
     delack_deadline: Option<Instant>,
     closed: bool,
+    /// Contexts learnt from full continuations, newest at `next_context - 1`.
+    contexts: [Option<(ContextKey, Context)>; CONTEXTS],
+    next_context: usize,
     stats: ClientStats,
 }
 
@@ -210,6 +224,8 @@ impl Client {
             held: None,
             delack_deadline: None,
             closed: false,
+            contexts: [None; CONTEXTS],
+            next_context: 0,
             stats: ClientStats::default(),
         }
     }
@@ -331,23 +347,66 @@ impl Client {
         }
         match f.trickles.body {
             Body::FirstResponse(r) | Body::Response(r) => {
+                let Some(bytes) = self.whole(&r.continuation) else {
+                    self.stats.missing_context += 1;
+                    return;
+                };
                 let retx = f.trickles.flags.contains(Flags::RETX);
-                self.on_response(now, &r, retx, f.trickles.data, tx);
+                self.on_response(now, &r, &bytes, retx, f.trickles.data, tx);
+            }
+            Body::Context(bytes) => {
+                let cont = Continuation::decode(bytes);
+                if self.conn == Some(cont.conn_id) {
+                    self.learn_context(&cont);
+                } else {
+                    self.stats.ignored += 1;
+                }
             }
             _ => self.stats.ignored += 1,
         }
+    }
+
+    /// The whole continuation of a response: as sent, or a compact one
+    /// completed with its context (protocol.md §5.1); `None` if that
+    /// context is unknown.
+    fn whole(&self, c: &ResponseCont<'_>) -> Option<ContinuationBytes> {
+        match c {
+            ResponseCont::Full(b) => Some(**b),
+            ResponseCont::Compact(b) => {
+                let key = ContextKey::of_compact(b);
+                let (_, ctx) = self.contexts.iter().flatten().find(|(k, _)| *k == key)?;
+                Some(Continuation::from_compact(b, ctx).to_bytes())
+            }
+        }
+    }
+
+    /// Remember the context of a full continuation of this connection.
+    fn learn_context(&mut self, cont: &Continuation) {
+        let entry = (cont.context_key(), cont.context());
+        if let Some(e) = self
+            .contexts
+            .iter_mut()
+            .flatten()
+            .find(|(k, _)| *k == entry.0)
+        {
+            *e = entry;
+            return;
+        }
+        self.contexts[self.next_context % CONTEXTS] = Some(entry);
+        self.next_context = self.next_context.wrapping_add(1);
     }
 
     fn on_response(
         &mut self,
         now: Instant,
         r: &Response<'_>,
+        bytes: &ContinuationBytes,
         retx: bool,
         data: &[u8],
         tx: &mut dyn FnMut(&[u8]),
     ) {
         self.stats.responses += 1;
-        let cont = Continuation::decode(r.continuation);
+        let cont = Continuation::decode(bytes);
         match self.conn {
             None => {
                 self.conn = Some(cont.conn_id);
@@ -358,6 +417,9 @@ impl Client {
                 return;
             }
             Some(_) => {}
+        }
+        if r.continuation.full().is_some() {
+            self.learn_context(&cont);
         }
         // The output continuation: the first one announces the stream;
         // a later one for the same stream (the application may install a
@@ -446,9 +508,9 @@ impl Client {
             return;
         }
         self.record_nonce(n, r.nonce, retx);
-        self.latest = Some(*r.continuation);
+        self.latest = Some(*bytes);
         if self.is_done() {
-            self.finish(now, r.continuation, tx);
+            self.finish(now, bytes, tx);
             return;
         }
         if let Some(at) = requested_at
@@ -457,7 +519,7 @@ impl Client {
             // Restart at once instead of idling until the RTO (docs/protocol.md
             // §14.3): the hole would otherwise only be filled by the timer.
             self.stats.lost_retransmissions += 1;
-            self.send_timeout(now, r.continuation, true, tx);
+            self.send_timeout(now, bytes, true, tx);
             return;
         }
         // After a timeout request the old incarnation's trickles end here,
@@ -468,7 +530,7 @@ impl Client {
         // others end (their slots hold no stream bytes).
         let reading = Geometry::of(&cont).origin_slot == 0 && self.output.is_none();
         if cont.mode != mode::TERMINAL && !self.timeout_pending && (!reading || input_asked) {
-            self.answer_response(now, r.continuation, tx);
+            self.answer_response(now, bytes, tx);
         }
         if self.deadline.is_none() {
             self.deadline = Some(now.plus_micros(self.rtt.rto()));

@@ -20,6 +20,7 @@
 
 use trickles_wire::frame::{self, Headers};
 use trickles_wire::trickles::Body;
+use trickles_wire::trickles::continuation::{Context, ContextKey};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::{ConnId, KeyEpoch};
 
@@ -157,6 +158,11 @@ pub(crate) struct Core {
     /// 0: the event of the request's own continuation; 1: of the previous
     /// continuation it carried.
     pub which: u8,
+    /// The context of the request's continuation: the client has it, so
+    /// answers in the same context send compact continuations alone;
+    /// answers in another one send a CONTEXT packet first (protocol.md
+    /// §5.1). `None` for a SYN.
+    pub request_context: Option<(ContextKey, Context)>,
 }
 
 /// A transient event descriptor (paper §3.2). Consumed by one operation on

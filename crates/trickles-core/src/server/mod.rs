@@ -87,10 +87,14 @@ use core::net::IpAddr;
 use subtle::ConstantTimeEq;
 use trickles_wire::frame::{self, Headers, TcpFields};
 use trickles_wire::tcp::flags as tcp_flags;
-use trickles_wire::trickles::continuation::{Continuation, ContinuationBytes, MAC_LEN};
+use trickles_wire::trickles::continuation::{
+    COMPACT_LEN, CONTINUATION_LEN, Continuation, ContinuationBytes, MAC_LEN,
+};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::ucont::{self, Kind, UserCont};
-use trickles_wire::trickles::{Body, Flags, Packet, Request, Response, Resume, Versions};
+use trickles_wire::trickles::{
+    Body, Flags, Packet, Request, Response, ResponseCont, Resume, Versions,
+};
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber, ipv4, ipv6, marker, tcp};
 
 use crate::cc::{self, CcConfig, LossView, Piece, Slots, StepError, Trickle};
@@ -175,7 +179,7 @@ impl Default for ServerConfig {
         ServerConfig {
             port: 8080,
             cc: CcConfig::default(),
-            slot_len: 1360,
+            slot_len: DEFAULT_SLOT_LEN,
             replay_horizon_ms: 10_000,
             replay_entries: 1 << 16,
             timeout_horizon_ms: 600_000,
@@ -588,6 +592,7 @@ impl Server {
             output_index: None,
             input_index: None,
             new_output: None,
+            request_context: None,
             extra: [None; MAX_EXTRA_UCONTS],
             which: 0,
         };
@@ -655,6 +660,7 @@ impl Server {
                 let plan = cc::restart(&self.cfg.cc, &trickle, &loss, reduced);
                 core.conn = cont.conn_id;
                 core.timeout = true;
+                core.request_context = Some((cont.context_key(), cont.context()));
                 core.incarnation = new_incarnation(&cont);
                 core.fresh = Some(plan.send);
                 core.fresh_piece = plan.piece;
@@ -743,6 +749,7 @@ impl Server {
         core.incarnation = cont.incarnation;
         core.epoch = cont.epoch;
         core.geometry = Geometry::of(&cont);
+        core.request_context = Some((cont.context_key(), cont.context()));
         // Survivors of a recovery round carry its first loss (mode
         // RECOVERING, docs/protocol.md §14.2).
         (core.fresh_mode, core.fresh_piece) = match plan.recovering {
@@ -912,6 +919,9 @@ impl Server {
                 count += 1;
             }
             let cont = self.continuation_for(now, c, &seg);
+            if sent.frames == 0 && !first_response && self.new_context(c, &cont) {
+                self.send_context(c, &cont, tx);
+            }
             self.emit(
                 now,
                 c,
@@ -962,6 +972,38 @@ impl Server {
         cont
     }
 
+    /// True if `cont` (a continuation of the answer) lies in another
+    /// context than the request's, which the client therefore does not
+    /// hold yet (a new incarnation, output that starts now, a retired
+    /// key epoch).
+    fn new_context(&self, c: &Core, cont: &Continuation) -> bool {
+        let epoch = self.answer_keys(c).epoch();
+        let ours = (
+            cont.context_key(),
+            Continuation { epoch, ..*cont }.context(),
+        );
+        c.request_context != Some(ours)
+    }
+
+    /// Send a CONTEXT packet (protocol.md §4.9): `cont` whole and sealed,
+    /// so that the client can complete the compact continuations of the
+    /// answer's responses.
+    fn send_context(&mut self, c: &Core, cont: &Continuation, tx: &mut dyn FnMut(&[u8])) {
+        let mut bytes = cont.to_bytes();
+        seal_continuation(self.answer_keys(c), &c.binding, &mut bytes);
+        let mut h = c.headers;
+        h.tcp.flags = tcp_flags::ACK;
+        h.tcp.seq = (c.conn.0 as u32).wrapping_add(1);
+        let p = Packet {
+            flags: Flags(0),
+            body: Body::Context(&bytes),
+            data: &[],
+            padding: 0,
+        };
+        self.send_raw(&h, &p, tx);
+        self.stats.contexts_sent += 1;
+    }
+
     /// Build and seal one user continuation into `buf`; its length.
     fn seal_spec(&self, c: &Core, spec: &UcontSpec, buf: &mut [u8]) -> Result<usize, SendError> {
         let key = self.app_keys.current();
@@ -1000,10 +1042,21 @@ impl Server {
         };
         let nonce = packet_nonce(keys, domain, PacketNumber(seg.slot), seg.retransmission);
         self.cache.insert(&c.binding, &bytes, &cont);
+        // Past the first responses the client holds the context: the
+        // compact form (protocol.md §5.1).
+        let compact = Continuation {
+            mac: mac_of(&bytes),
+            ..cont
+        }
+        .to_compact();
         let response = Response {
             slot: PacketNumber(seg.slot),
             nonce,
-            continuation: &bytes,
+            continuation: if first_response {
+                ResponseCont::Full(&bytes)
+            } else {
+                ResponseCont::Compact(&compact)
+            },
             user_conts: List::Encoded {
                 bytes: uconts.0,
                 count: uconts.1,
@@ -1120,16 +1173,33 @@ fn resume_geometry(old: &Continuation, output: Option<(u64, u64)>, resume: Resum
     }
 }
 
-/// IP, TCP, marker and RESPONSE header bytes of one answer frame without
-/// user continuations or data.
+/// IP, TCP, marker and FIRST_RESPONSE header bytes of one answer frame
+/// to a SYN (full continuation) without user continuations or data.
 pub(crate) fn frame_overhead(dst: &IpAddr) -> usize {
-    ip_header_len(dst) + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + RESPONSE_HEADER_LEN
+    ip_header_len(dst) + tcp::HEADER_LEN + marker::TCP_OPTIONS.len() + first_response_header_len()
 }
 
-/// Length of a RESPONSE header without user continuations (§4.3) plus
-/// the user-continuation section header.
-const RESPONSE_HEADER_LEN: usize =
-    8 + 8 + trickles_wire::trickles::continuation::CONTINUATION_LEN + ucont::SECTION_HEADER_LEN;
+/// Length of a FIRST_RESPONSE header without user continuations (§4.3)
+/// plus the user-continuation section header.
+const fn first_response_header_len() -> usize {
+    8 + 8 + CONTINUATION_LEN + ucont::SECTION_HEADER_LEN
+}
+
+/// Length of a RESPONSE header with its compact continuation (§4.3,
+/// §5.1) plus the user-continuation section header: 70 bytes.
+pub const RESPONSE_HEADER_LEN: usize = 8 + 8 + COMPACT_LEN + ucont::SECTION_HEADER_LEN;
+
+/// Stream bytes per full slot by default: what fills a 1500-byte IPv4
+/// packet after IP (20), TCP (20), the marker (4) and the RESPONSE header
+/// (70).
+pub const DEFAULT_SLOT_LEN: u16 = (1500 - 20 - 20 - 4 - RESPONSE_HEADER_LEN) as u16;
+
+/// The MAC tag of sealed continuation bytes.
+fn mac_of(bytes: &ContinuationBytes) -> [u8; MAC_LEN] {
+    let mut mac = [0u8; MAC_LEN];
+    mac.copy_from_slice(&bytes[CONTINUATION_LEN - MAC_LEN..]);
+    mac
+}
 
 fn replay_verdict(v: ReplayVerdict) -> Result<(), DropReason> {
     match v {

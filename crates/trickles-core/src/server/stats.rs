@@ -121,6 +121,8 @@ pub struct ServerStats {
     pub previous_duplicates: u64,
     /// Previous-request continuations refused for another reason.
     pub previous_refused: u64,
+    /// CONTEXT packets sent (answers that start a new context).
+    pub contexts_sent: u64,
     /// Continuations recognised by the soft-state cache (no MAC check).
     pub cache_hits: u64,
     /// Continuations the cache did not hold (cache on only).

@@ -169,6 +169,152 @@ impl Continuation {
     }
 }
 
+/// Encoded length of a transport continuation in compact form (§5.1).
+pub const COMPACT_LEN: usize = 50;
+
+/// The encoded bytes of a compact transport continuation.
+pub type CompactBytes = [u8; COMPACT_LEN];
+
+/// Byte offsets of the compact form's fields (docs/protocol.md §5.1).
+pub mod compact_field {
+    use core::ops::Range;
+    /// Congestion-control mode.
+    pub const MODE: usize = 0;
+    /// Continuation flags.
+    pub const FLAGS: usize = 1;
+    /// Incarnation (with `origin_slot`, names the context).
+    pub const INCARNATION: Range<usize> = 2..6;
+    /// First slot that carries stream bytes (names the context).
+    pub const ORIGIN_SLOT: Range<usize> = 6..10;
+    /// Request number this continuation authorises.
+    pub const K: Range<usize> = 10..14;
+    /// TCPBase of the current piece.
+    pub const BASE: Range<usize> = 14..18;
+    /// startCwnd of the current piece.
+    pub const START_CWND: Range<usize> = 18..22;
+    /// ssthresh of the current piece.
+    pub const SSTHRESH: Range<usize> = 22..26;
+    /// First packet number the SACK proof must cover.
+    pub const SACK_FLOOR: Range<usize> = 26..30;
+    /// Server timestamp in milliseconds.
+    pub const TIMESTAMP: Range<usize> = 30..34;
+    /// The MAC tag of the whole continuation.
+    pub const MAC: Range<usize> = 34..50;
+}
+
+/// The fields a compact continuation leaves out (docs/protocol.md §5.1):
+/// they are the same for every continuation of one connection's
+/// incarnation once its output has an origin, so the client, which holds
+/// them from an earlier full continuation of that incarnation (a
+/// FIRST_RESPONSE or a CONTEXT packet), supplies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Context {
+    /// Key epoch of the MAC.
+    pub epoch: KeyEpoch,
+    /// Stream bytes carried by a full slot.
+    pub slot_len: u16,
+    /// Connection identifier.
+    pub conn_id: ConnId,
+    /// Stream offset of the first byte of `origin_slot`.
+    pub origin_offset: u64,
+    /// Length of each of the first `first_slots` data slots.
+    pub first_slot_len: u16,
+    /// Number of short data slots starting at `origin_slot`.
+    pub first_slots: u8,
+    /// Stream bytes skipped after the first slots.
+    pub skip: u32,
+}
+
+/// What names a [`Context`]: the incarnation and the origin slot, both
+/// carried by the compact form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContextKey {
+    /// Incarnation of the packet numbering.
+    pub incarnation: u32,
+    /// First slot that carries stream bytes.
+    pub origin_slot: PacketNumber,
+}
+
+impl ContextKey {
+    /// The key a compact continuation names.
+    pub fn of_compact(c: &CompactBytes) -> ContextKey {
+        ContextKey {
+            incarnation: be32(&c[compact_field::INCARNATION]),
+            origin_slot: PacketNumber(be32(&c[compact_field::ORIGIN_SLOT])),
+        }
+    }
+}
+
+impl Continuation {
+    /// The fields the compact form leaves out.
+    pub fn context(&self) -> Context {
+        Context {
+            epoch: self.epoch,
+            slot_len: self.slot_len,
+            conn_id: self.conn_id,
+            origin_offset: self.origin_offset,
+            first_slot_len: self.first_slot_len,
+            first_slots: self.first_slots,
+            skip: self.skip,
+        }
+    }
+
+    /// The key of [`Continuation::context`].
+    pub fn context_key(&self) -> ContextKey {
+        ContextKey {
+            incarnation: self.incarnation,
+            origin_slot: self.origin_slot,
+        }
+    }
+
+    /// The compact form (MAC included as it stands).
+    pub fn to_compact(&self) -> CompactBytes {
+        use compact_field as f;
+        let mut b = [0u8; COMPACT_LEN];
+        b[f::MODE] = self.mode;
+        b[f::FLAGS] = self.flags;
+        b[f::INCARNATION].copy_from_slice(&self.incarnation.to_be_bytes());
+        b[f::ORIGIN_SLOT].copy_from_slice(&self.origin_slot.0.to_be_bytes());
+        b[f::K].copy_from_slice(&self.k.0.to_be_bytes());
+        b[f::BASE].copy_from_slice(&self.base.0.to_be_bytes());
+        b[f::START_CWND].copy_from_slice(&self.start_cwnd.to_be_bytes());
+        b[f::SSTHRESH].copy_from_slice(&self.ssthresh.to_be_bytes());
+        b[f::SACK_FLOOR].copy_from_slice(&self.sack_floor.0.to_be_bytes());
+        b[f::TIMESTAMP].copy_from_slice(&self.timestamp.to_be_bytes());
+        b[f::MAC].copy_from_slice(&self.mac);
+        b
+    }
+
+    /// The whole continuation of compact form `c` within context `ctx`.
+    /// Every bit pattern decodes; a wrong context gives a continuation
+    /// whose MAC fails at the server.
+    pub fn from_compact(c: &CompactBytes, ctx: &Context) -> Continuation {
+        use compact_field as f;
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&c[f::MAC]);
+        Continuation {
+            epoch: ctx.epoch,
+            mode: c[f::MODE],
+            slot_len: ctx.slot_len,
+            conn_id: ctx.conn_id,
+            incarnation: be32(&c[f::INCARNATION]),
+            k: PacketNumber(be32(&c[f::K])),
+            base: PacketNumber(be32(&c[f::BASE])),
+            start_cwnd: be32(&c[f::START_CWND]),
+            ssthresh: be32(&c[f::SSTHRESH]),
+            sack_floor: PacketNumber(be32(&c[f::SACK_FLOOR])),
+            timestamp: be32(&c[f::TIMESTAMP]),
+            origin_slot: PacketNumber(be32(&c[f::ORIGIN_SLOT])),
+            origin_offset: ctx.origin_offset,
+            first_slot_len: ctx.first_slot_len,
+            first_slots: ctx.first_slots,
+            flags: c[f::FLAGS],
+            skip: ctx.skip,
+            mac,
+        }
+    }
+}
+
 /// Transport continuations as list items (continuation groups).
 impl<'a> super::list::WireItem<'a> for &'a ContinuationBytes {
     fn decode(buf: &'a [u8]) -> crate::Result<(Self, usize)> {

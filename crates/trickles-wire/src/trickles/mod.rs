@@ -19,7 +19,7 @@ pub mod list;
 pub mod sack;
 pub mod ucont;
 
-use continuation::{CONTINUATION_LEN, ContinuationBytes};
+use continuation::{COMPACT_LEN, CONTINUATION_LEN, CompactBytes, ContinuationBytes};
 use list::List;
 use sack::SackProof;
 use ucont::UserCont;
@@ -58,6 +58,9 @@ pub enum PacketType {
     CloseAck = 9,
     /// Server → client: no common protocol version.
     VersionReject = 10,
+    /// Server → client: a full continuation whose context the compact
+    /// continuations of the answer's responses leave out.
+    Context = 11,
 }
 
 impl PacketType {
@@ -74,6 +77,7 @@ impl PacketType {
             8 => PacketType::Close,
             9 => PacketType::CloseAck,
             10 => PacketType::VersionReject,
+            11 => PacketType::Context,
             _ => return None,
         })
     }
@@ -125,6 +129,11 @@ impl Flags {
     /// reduction when the continuation shows the loss episode was already
     /// answered by one (docs/protocol.md §14.3).
     pub const LOST_RETRANSMISSION: Flags = Flags(0x0004);
+    /// RESPONSE and SKIP only: the continuation is in compact form
+    /// (docs/protocol.md §5.1). Structural: [`Packet::emit`] sets it from
+    /// the body and [`Packet::parse`] turns it into
+    /// [`ResponseCont::Compact`], so it never appears in `Packet::flags`.
+    pub const COMPACT: Flags = Flags(0x0008);
 
     /// True if all bits of `other` are set.
     pub const fn contains(self, other: Flags) -> bool {
@@ -167,6 +176,57 @@ pub struct Syn {
     pub mss: u16,
 }
 
+/// The transport continuation a response carries: whole, or in compact
+/// form, without the fields of its context (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseCont<'a> {
+    /// All 76 bytes.
+    Full(&'a ContinuationBytes),
+    /// The 50 bytes of the compact form.
+    Compact(&'a CompactBytes),
+}
+
+impl ResponseCont<'_> {
+    /// Encoded length.
+    pub const fn len(&self) -> usize {
+        match self {
+            ResponseCont::Full(_) => CONTINUATION_LEN,
+            ResponseCont::Compact(_) => COMPACT_LEN,
+        }
+    }
+
+    /// Never empty (for clippy's `len_without_is_empty`).
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The incarnation, in either form.
+    pub fn incarnation(&self) -> u32 {
+        match self {
+            ResponseCont::Full(b) => continuation::be32(&b[continuation::field::INCARNATION]),
+            ResponseCont::Compact(b) => {
+                continuation::be32(&b[continuation::compact_field::INCARNATION])
+            }
+        }
+    }
+
+    /// The request number `k`, in either form.
+    pub fn k(&self) -> PacketNumber {
+        PacketNumber(match self {
+            ResponseCont::Full(b) => continuation::be32(&b[continuation::field::K]),
+            ResponseCont::Compact(b) => continuation::be32(&b[continuation::compact_field::K]),
+        })
+    }
+
+    /// The whole continuation, if this is the full form.
+    pub const fn full(&self) -> Option<&ContinuationBytes> {
+        match self {
+            ResponseCont::Full(b) => Some(b),
+            ResponseCont::Compact(_) => None,
+        }
+    }
+}
+
 /// Body of a response slot: FIRST_RESPONSE, RESPONSE, SKIP (§4.3, §4.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Response<'a> {
@@ -174,8 +234,9 @@ pub struct Response<'a> {
     pub slot: PacketNumber,
     /// The slot's nonce `p_slot`.
     pub nonce: u32,
-    /// The transport continuation of the trickle.
-    pub continuation: &'a ContinuationBytes,
+    /// The transport continuation of the trickle (always full in a
+    /// FIRST_RESPONSE).
+    pub continuation: ResponseCont<'a>,
     /// User continuations installed by the application.
     pub user_conts: List<'a, UserCont<'a>>,
 }
@@ -244,6 +305,8 @@ pub enum Body<'a> {
     CloseAck(ConnId),
     /// No common version; the server's versions.
     VersionReject(Versions),
+    /// The context of compact continuations that follow (§4.9).
+    Context(&'a ContinuationBytes),
 }
 
 impl Body<'_> {
@@ -260,6 +323,19 @@ impl Body<'_> {
             Body::Close(_) => PacketType::Close,
             Body::CloseAck(_) => PacketType::CloseAck,
             Body::VersionReject(_) => PacketType::VersionReject,
+            Body::Context(_) => PacketType::Context,
+        }
+    }
+
+    /// The flags the body's encoding adds ([`Flags::COMPACT`]).
+    fn structural_flags(&self) -> Flags {
+        match self {
+            Body::Response(r) | Body::Skip(r, _)
+                if matches!(r.continuation, ResponseCont::Compact(_)) =>
+            {
+                Flags::COMPACT
+            }
+            _ => Flags(0),
         }
     }
 
@@ -311,6 +387,7 @@ impl<'a> Packet<'a> {
         if used != body_bytes.len() {
             return Err(crate::Error::BadLength);
         }
+        let flags = Flags(flags.0 & !body.structural_flags().0);
         if flags.0 & !body.allowed_flags().0 != 0 {
             return Err(crate::Error::Reserved);
         }
@@ -367,12 +444,18 @@ impl<'a> Packet<'a> {
         {
             return Err(crate::Error::Reserved);
         }
+        if let Body::FirstResponse(r) = &self.body
+            && r.continuation.full().is_none()
+        {
+            // The client has no context yet: a first response is whole.
+            return Err(crate::Error::Reserved);
+        }
         let out = buf.get_mut(..total).ok_or(crate::Error::BufferTooSmall)?;
         out[0] = VERSION;
         out[1] = self.body.packet_type() as u8;
         out[2..4].copy_from_slice(&(header_len as u16).to_be_bytes());
         out[4..6].copy_from_slice(&(data_len as u16).to_be_bytes());
-        out[6..8].copy_from_slice(&self.flags.0.to_be_bytes());
+        out[6..8].copy_from_slice(&(self.flags.0 | self.body.structural_flags().0).to_be_bytes());
         let written = emit_body(&self.body, &mut out[COMMON_LEN..header_len])?;
         debug_assert_eq!(COMMON_LEN + written, header_len);
         out[header_len + data_len..].fill(0);
@@ -394,15 +477,15 @@ fn parse_body(ty: PacketType, flags: Flags, b: &[u8]) -> crate::Result<(Body<'_>
             (Body::Syn(syn), 8)
         }
         PacketType::FirstResponse => {
-            let (r, n) = parse_response(b)?;
+            let (r, n) = parse_response(b, false)?;
             (Body::FirstResponse(r), n)
         }
         PacketType::Response => {
-            let (r, n) = parse_response(b)?;
+            let (r, n) = parse_response(b, flags.contains(Flags::COMPACT))?;
             (Body::Response(r), n)
         }
         PacketType::Skip => {
-            let (r, n) = parse_response_head(b)?;
+            let (r, n) = parse_response_head(b, flags.contains(Flags::COMPACT))?;
             let s = b.get(n..n + 16).ok_or(crate::Error::Truncated)?;
             let range = SkipRange {
                 from: continuation::be64(&s[0..8]),
@@ -467,6 +550,7 @@ fn parse_body(ty: PacketType, flags: Flags, b: &[u8]) -> crate::Result<(Body<'_>
             (Body::ContinuationGroup(list), 4 + n)
         }
         PacketType::Close => (Body::Close(cont_at(b)?), CONTINUATION_LEN),
+        PacketType::Context => (Body::Context(cont_at(b)?), CONTINUATION_LEN),
         PacketType::CloseAck => {
             let s = b.get(..8).ok_or(crate::Error::Truncated)?;
             (Body::CloseAck(ConnId(continuation::be64(s))), 8)
@@ -490,15 +574,24 @@ fn cont_at(b: &[u8]) -> crate::Result<&ContinuationBytes> {
         .ok_or(crate::Error::Truncated)
 }
 
-/// Slot, nonce and continuation: the part every response slot shares.
-fn parse_response_head(b: &[u8]) -> crate::Result<(Response<'_>, usize)> {
+/// Slot, nonce and continuation (full or `compact`): the part every
+/// response slot shares.
+fn parse_response_head(b: &[u8], compact: bool) -> crate::Result<(Response<'_>, usize)> {
     let h = b.get(..8).ok_or(crate::Error::Truncated)?;
     let slot = PacketNumber(continuation::be32(&h[0..4]));
     if slot.0 == 0 {
         return Err(crate::Error::BadLength);
     }
     let nonce = continuation::be32(&h[4..8]);
-    let continuation = cont_at(&b[8..])?;
+    let continuation = if compact {
+        ResponseCont::Compact(
+            b.get(8..8 + COMPACT_LEN)
+                .and_then(|c| c.try_into().ok())
+                .ok_or(crate::Error::Truncated)?,
+        )
+    } else {
+        ResponseCont::Full(cont_at(&b[8..])?)
+    };
     Ok((
         Response {
             slot,
@@ -506,12 +599,12 @@ fn parse_response_head(b: &[u8]) -> crate::Result<(Response<'_>, usize)> {
             continuation,
             user_conts: List::empty(),
         },
-        8 + CONTINUATION_LEN,
+        8 + continuation.len(),
     ))
 }
 
-fn parse_response(b: &[u8]) -> crate::Result<(Response<'_>, usize)> {
-    let (r, n) = parse_response_head(b)?;
+fn parse_response(b: &[u8], compact: bool) -> crate::Result<(Response<'_>, usize)> {
+    let (r, n) = parse_response_head(b, compact)?;
     let (user_conts, m) = parse_user_conts(&b[n..])?;
     Ok((Response { user_conts, ..r }, n + m))
 }
@@ -539,9 +632,9 @@ fn body_len(body: &Body<'_>) -> usize {
     match body {
         Body::Syn(_) | Body::CloseAck(_) => 8,
         Body::FirstResponse(r) | Body::Response(r) => {
-            8 + CONTINUATION_LEN + user_conts_len(&r.user_conts)
+            8 + r.continuation.len() + user_conts_len(&r.user_conts)
         }
-        Body::Skip(r, _) => 8 + CONTINUATION_LEN + 16 + user_conts_len(&r.user_conts),
+        Body::Skip(r, _) => 8 + r.continuation.len() + 16 + user_conts_len(&r.user_conts),
         Body::Request(q) => {
             CONTINUATION_LEN * (1 + usize::from(q.previous.is_some()))
                 + q.sack.encoded_len()
@@ -551,7 +644,7 @@ fn body_len(body: &Body<'_>) -> usize {
             CONTINUATION_LEN + RESUME_LEN + q.sack.encoded_len() + user_conts_len(&q.user_conts)
         }
         Body::ContinuationGroup(l) => 4 + l.encoded_len(),
-        Body::Close(_) => CONTINUATION_LEN,
+        Body::Close(_) | Body::Context(_) => CONTINUATION_LEN,
         Body::VersionReject(_) => 4,
     }
 }
@@ -570,8 +663,11 @@ fn emit_response_head(r: &Response<'_>, b: &mut [u8]) -> crate::Result<usize> {
     }
     b[0..4].copy_from_slice(&r.slot.0.to_be_bytes());
     b[4..8].copy_from_slice(&r.nonce.to_be_bytes());
-    b[8..8 + CONTINUATION_LEN].copy_from_slice(r.continuation);
-    Ok(8 + CONTINUATION_LEN)
+    match r.continuation {
+        ResponseCont::Full(c) => b[8..8 + CONTINUATION_LEN].copy_from_slice(c),
+        ResponseCont::Compact(c) => b[8..8 + COMPACT_LEN].copy_from_slice(c),
+    }
+    Ok(8 + r.continuation.len())
 }
 
 /// Emit `body` into `b`, which is exactly `body_len(body)` long.
@@ -626,7 +722,7 @@ fn emit_body(body: &Body<'_>, b: &mut [u8]) -> crate::Result<usize> {
             b[..4].copy_from_slice(&[l.len() as u8, 0, 0, 0]);
             4 + l.emit(&mut b[4..])?
         }
-        Body::Close(c) => {
+        Body::Close(c) | Body::Context(c) => {
             b.copy_from_slice(&c[..]);
             CONTINUATION_LEN
         }

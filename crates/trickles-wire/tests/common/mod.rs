@@ -3,12 +3,14 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use trickles_wire::trickles::continuation::{CONTINUATION_LEN, ContinuationBytes};
+use trickles_wire::trickles::continuation::{
+    COMPACT_LEN, CONTINUATION_LEN, CompactBytes, ContinuationBytes,
+};
 use trickles_wire::trickles::list::List;
 use trickles_wire::trickles::sack::{SackBlock, SackProof};
 use trickles_wire::trickles::ucont::{Kind, UserCont};
 use trickles_wire::trickles::{
-    Body, Flags, Packet, Request, Response, Resume, SkipRange, Syn, Versions,
+    Body, Flags, Packet, Request, Response, ResponseCont, Resume, SkipRange, Syn, Versions,
 };
 use trickles_wire::{ConnId, KeyEpoch, PacketNumber};
 
@@ -18,6 +20,8 @@ pub struct Owned {
     pub ty: u8,
     pub retx: bool,
     pub cont: ContinuationBytes,
+    /// RESPONSE and SKIP with an odd nonce carry this compact form.
+    pub compact: CompactBytes,
     pub group: Vec<ContinuationBytes>,
     pub orig: Vec<SackBlock>,
     pub retx_blocks: Vec<SackBlock>,
@@ -72,7 +76,7 @@ fn ucont_bytes() -> impl Strategy<Value = Vec<u8>> {
 pub fn owned() -> impl Strategy<Value = Owned> {
     (
         (
-            1u8..=10,
+            1u8..=11,
             any::<bool>(),
             vec(any::<u8>(), CONTINUATION_LEN),
             any::<u8>(),
@@ -113,10 +117,13 @@ pub fn owned() -> impl Strategy<Value = Owned> {
                         c
                     })
                     .collect();
+                let mut compact = [0u8; COMPACT_LEN];
+                compact.copy_from_slice(&cont[CONTINUATION_LEN - COMPACT_LEN..]);
                 Owned {
                     ty,
                     retx,
                     cont,
+                    compact,
                     group,
                     orig,
                     retx_blocks,
@@ -136,11 +143,20 @@ pub fn owned() -> impl Strategy<Value = Owned> {
 
 /// Borrow `o` as a packet.
 pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
-    let response = Response {
+    let whole = Response {
         slot: PacketNumber(o.slot),
         nonce: o.nonce,
-        continuation: &o.cont,
+        continuation: ResponseCont::Full(&o.cont),
         user_conts: List::Items(uconts),
+    };
+    // RESPONSE and SKIP: compact for odd nonces.
+    let response = if o.nonce % 2 == 1 {
+        Response {
+            continuation: ResponseCont::Compact(&o.compact),
+            ..whole
+        }
+    } else {
+        whole
     };
     // A REQUEST sometimes carries its previous continuation (the group's
     // first one, if any); a TIMEOUT_REQUEST never does.
@@ -159,7 +175,7 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
             versions: Versions(o.versions),
             mss: o.mss,
         }),
-        2 => Body::FirstResponse(response),
+        2 => Body::FirstResponse(whole),
         3 => Body::Request(request),
         4 => Body::TimeoutRequest(
             Request {
@@ -173,6 +189,7 @@ pub fn packet<'a>(o: &'a Owned, uconts: &'a [UserCont<'a>]) -> Packet<'a> {
             },
         ),
         5 => Body::Response(response),
+        11 => Body::Context(&o.cont),
         6 => Body::ContinuationGroup(List::Items(group_refs(o))),
         7 => Body::Skip(
             response,
