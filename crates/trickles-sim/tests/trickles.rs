@@ -64,6 +64,25 @@ fn lossless_transfer_keeps_pace_with_reno() {
 }
 
 #[test]
+fn the_zero_loss_bar_holds_through_a_one_bdp_queue() {
+    // Issue 3's bar at 0% loss (deterministic: no random impairment):
+    // 10 MB through 100 Mb/s, 20 ms and a one-BDP drop-tail queue, where
+    // slow start overshoots for both protocols. The compact response
+    // continuation (protocol.md §5.1) is what keeps Trickles above 0.9.
+    let sc = scenario(10 * MB);
+    let mut t = TricklesPair::new(&sc, 1);
+    let mut r = RenoPair::new(&sc, 1, Default::default());
+    let tr = run_transfer(&sc, 1, &mut t, None).unwrap();
+    let rr = run_transfer(&sc, 1, &mut r, None).unwrap();
+    assert!(tr.bytes_ok && rr.bytes_ok);
+    let ratio = tr.goodput_mbps.unwrap() / rr.goodput_mbps.unwrap();
+    assert!(
+        (0.9..1.1).contains(&ratio),
+        "trickles/reno = {ratio}: {tr:?} {rr:?}"
+    );
+}
+
+#[test]
 fn loss_free_rounds_carry_exactly_renos_window() {
     // No loss, a queue that never fills: the packets sent per round of
     // round trips are Reno's window, round by round (paper §2.5).
