@@ -51,16 +51,18 @@ fn lossless_transfer_keeps_pace_with_reno() {
     // protocols are limited by the link and the handshake only.
     let mut sc = scenario(4 * MB);
     sc.queue_bytes = Some(16 << 20);
-    let mut t = TricklesPair::new(&sc, 1);
-    let mut r = RenoPair::new(&sc, 1, Default::default());
-    let tr = run_transfer(&sc, 1, &mut t, None).unwrap();
-    let rr = run_transfer(&sc, 1, &mut r, None).unwrap();
-    assert!(tr.bytes_ok && rr.bytes_ok);
-    let ratio = tr.goodput_mbps.unwrap() / rr.goodput_mbps.unwrap();
-    assert!(
-        (0.9..1.25).contains(&ratio),
-        "trickles/reno = {ratio}: {tr:?} {rr:?}"
-    );
+    let ratio = trickles_over_reno(&sc);
+    assert!((0.9..1.25).contains(&ratio), "trickles/reno = {ratio}");
+}
+
+/// Trickles' goodput over Reno's for `sc`, seed 1, both intact.
+fn trickles_over_reno(sc: &TransferScenario) -> f64 {
+    let mut t = TricklesPair::new(sc, 1);
+    let mut r = RenoPair::new(sc, 1, Default::default());
+    let tr = run_transfer(sc, 1, &mut t, None).unwrap();
+    let rr = run_transfer(sc, 1, &mut r, None).unwrap();
+    assert!(tr.bytes_ok && rr.bytes_ok, "{tr:?} {rr:?}");
+    tr.goodput_mbps.unwrap() / rr.goodput_mbps.unwrap()
 }
 
 #[test]
@@ -69,17 +71,8 @@ fn the_zero_loss_bar_holds_through_a_one_bdp_queue() {
     // 10 MB through 100 Mb/s, 20 ms and a one-BDP drop-tail queue, where
     // slow start overshoots for both protocols. The compact response
     // continuation (protocol.md §5.1) is what keeps Trickles above 0.9.
-    let sc = scenario(10 * MB);
-    let mut t = TricklesPair::new(&sc, 1);
-    let mut r = RenoPair::new(&sc, 1, Default::default());
-    let tr = run_transfer(&sc, 1, &mut t, None).unwrap();
-    let rr = run_transfer(&sc, 1, &mut r, None).unwrap();
-    assert!(tr.bytes_ok && rr.bytes_ok);
-    let ratio = tr.goodput_mbps.unwrap() / rr.goodput_mbps.unwrap();
-    assert!(
-        (0.9..1.1).contains(&ratio),
-        "trickles/reno = {ratio}: {tr:?} {rr:?}"
-    );
+    let ratio = trickles_over_reno(&scenario(10 * MB));
+    assert!((0.9..1.1).contains(&ratio), "trickles/reno = {ratio}");
 }
 
 #[test]
