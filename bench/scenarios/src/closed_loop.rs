@@ -276,25 +276,8 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
     use std::net::IpAddr;
-    use trickles_core::crypto::{AppKey, KeyRing, MasterKey, ServerKeys};
-    use trickles_core::server::{ServerConfig, StreamServer};
-    use trickles_core::synthetic::{StreamApp, stream_mismatches, stream_request};
-    use trickles_wire::KeyEpoch;
-
-    fn server() -> StreamServer<StreamApp> {
-        StreamServer::new(
-            ServerConfig {
-                port: 80,
-                ..ServerConfig::default()
-            },
-            KeyRing::new(ServerKeys::from_master(
-                KeyEpoch(1),
-                &MasterKey::new([1; 16]),
-            )),
-            KeyRing::new(AppKey::from_master(KeyEpoch(1), &MasterKey::new([2; 16]))),
-            StreamApp,
-        )
-    }
+    use trickles_core::synthetic::{stream_mismatches, stream_request};
+    use trickles_xdp::scenario::demo_server;
 
     fn ends() -> Endpoints {
         Endpoints {
@@ -322,7 +305,7 @@ mod tests {
     /// Run `load` against the server engine through a wire with a fixed
     /// one-way delay; `lose(i)` drops the i-th response frame.
     fn run(load: &mut ClosedLoop, mut lose: impl FnMut(u64) -> bool) {
-        let mut server = server();
+        let mut server = demo_server();
         let delay = 500;
         let mut wire: VecDeque<(Instant, Vec<u8>, bool)> = VecDeque::new();
         let mut out = Vec::new();
