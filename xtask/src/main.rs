@@ -25,8 +25,12 @@ Tasks:
                        release build: BPF verdicts, a 100 MB AF_XDP download against
                        the raw frame rate, 1% injected loss, kernel traffic beside
                        it, no allocation per packet, trickled serving, reloading
-                       keys, refusing misconfigurations, the client tools, and a
-                       pktgen flood of forged, malformed and replayed requests.
+                       keys, refusing misconfigurations, the client tools; a
+                       daemon killed and restarted mid-download, replicas behind
+                       trickled balance (a replica killed under ECMP and under
+                       per-packet spraying, the spray's balance, a rolling key
+                       rotation, replayed requests); and a pktgen flood of
+                       forged, malformed and replayed requests.
                        Needs root. Removes every namespace it made, even if the
                        tests crash or are interrupted
   lint                 cargo fmt --check and cargo clippy -D warnings
@@ -291,6 +295,10 @@ fn netns_test() -> Result<(u64, u64), String> {
         ])
         .env(NETNS_PREFIX_ENV, prefix);
         let xdp = run_counting(c, &mut totals);
+        // The replay test of `fleet` sends with pktgen.
+        let mut c = cargo();
+        c.args(["build", "--release", "-p", "pktgen"]);
+        run(c)?;
         let mut c = cargo();
         c.args([
             "test",
@@ -301,6 +309,8 @@ fn netns_test() -> Result<(u64, u64), String> {
             "daemon",
             "--test",
             "tools",
+            "--test",
+            "fleet",
             "--",
             "--nocapture",
             "--test-threads=1",

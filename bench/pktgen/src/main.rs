@@ -484,6 +484,9 @@ fn run(a: &Args) -> Result<String, String> {
     let mut fifo: std::collections::VecDeque<u64> = slots.iter().map(|(a, _)| *a).collect();
     // Valid mode: minted frames waiting for room on the TX ring.
     let mut ready: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
+    // Long replays: frames written with their template, waiting for room.
+    let mut ready_len: std::collections::VecDeque<(u64, u32)> = std::collections::VecDeque::new();
+    let mut next_template = 0usize;
     let mut capped_warned = false;
     let start = Instant::now();
     let limit = Duration::from_secs_f64(a.seconds);
@@ -552,6 +555,31 @@ fn run(a: &Args) -> Result<String, String> {
                     Some(Desc {
                         addr,
                         len: len as u32,
+                        options: 0,
+                    })
+                })
+            } else if templates.len() > slots.len() {
+                // More templates than frames (a long replay): write the
+                // next template into each frame as it goes out, so every
+                // one is sent in turn.
+                let mut umem = socket.umem().clone();
+                while ready_len.len() < want as usize
+                    && let Some(&addr) = fifo.front()
+                {
+                    let f = &templates[next_template % templates.len()];
+                    umem.bytes_mut(addr, f.len())
+                        .ok_or("template longer than a frame")?
+                        .copy_from_slice(f);
+                    next_template += 1;
+                    fifo.pop_front();
+                    ready_len.push_back((addr, f.len() as u32));
+                }
+                socket.transmit(want, || {
+                    let (addr, len) = ready_len.pop_front()?;
+                    bytes += u64::from(len);
+                    Some(Desc {
+                        addr,
+                        len,
                         options: 0,
                     })
                 })

@@ -1,6 +1,6 @@
 //! `friendliness`: one Trickles flow against N kernel TCP Reno flows
 //! through one bottleneck (paper §6.1, Fig. 13). Client, router and
-//! server namespaces in a line ([`crate::routed`]); a `tc tbf` bottleneck
+//! server namespaces in a line ([`trickles_xdp::netns::Fleet`] with one server); a `tc tbf` bottleneck
 //! on the router's interface towards the client; the Trickles server on
 //! AF_XDP and N kernel Reno senders in the server namespace, the Trickles
 //! client on AF_XDP and N kernel readers in the client namespace, all
@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use trickles_sim::plot::{Chart, Series};
+use trickles_xdp::netns::Fleet;
 use trickles_xdp::runtime::{QueuePlan, serve_queues};
 use trickles_xdp::scenario::{Fetch, SERVER_PORT, demo_server, fetch, set_congestion};
 
 use crate::report::{Report, median};
-use crate::routed::Routed;
 
 /// Numbers of kernel Reno flows.
 const RENO_FLOWS: [usize; 3] = [1, 4, 16];
@@ -44,12 +44,13 @@ pub fn jain(x: &[f64]) -> f64 {
 
 /// One configuration: Mb/s of the Trickles flow and of each Reno flow.
 fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
-    let topo = Routed::create()?;
-    topo.set_bottleneck(MBIT, QUEUE_MS)?;
+    let topo = Fleet::create(1).map_err(|e| format!("namespaces: {e}"))?;
+    topo.set_bottleneck(MBIT, QUEUE_MS)
+        .map_err(|e| format!("bottleneck: {e}"))?;
+    let server_end = &topo.servers[0];
     let stop = Arc::new(AtomicBool::new(false));
-    let (s_end, stop_s) = (topo.server.clone(), stop.clone());
-    let server = topo
-        .server
+    let (s_end, stop_s) = (server_end.clone(), stop.clone());
+    let server = server_end
         .run(move || {
             let plan = QueuePlan::new(&s_end.ifname, vec![0], vec![SERVER_PORT]);
             serve_queues(&plan, |_| demo_server(), &stop_s)
@@ -57,8 +58,7 @@ fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
         .map_err(|e| e.to_string())?;
     // Kernel Reno senders: the synthetic stream until the reader leaves.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let senders = topo
-        .server
+    let senders = server_end
         .run(move || -> Result<(), String> {
             let l = TcpListener::bind(("0.0.0.0", KERNEL_PORT)).map_err(|e| e.to_string());
             let l = match l {
@@ -90,7 +90,7 @@ fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| "the kernel senders did not start".to_string())??;
     std::thread::sleep(Duration::from_millis(300));
-    let addr = SocketAddr::from((topo.server.addr, KERNEL_PORT));
+    let addr = SocketAddr::from((server_end.addr, KERNEL_PORT));
     let readers = topo
         .client
         .run(move || -> Result<Vec<f64>, String> {
@@ -129,7 +129,7 @@ fn once(n: usize) -> Result<(f64, Vec<f64>, String), String> {
         .map_err(|e| e.to_string())?;
     let trickles = fetch(
         &topo.client,
-        &topo.server,
+        server_end,
         &Fetch {
             deadline: WINDOW,
             ..Fetch::stream(400_000_000, 5)

@@ -12,4 +12,3 @@ pub mod kernel_clients;
 pub mod objects;
 pub mod process;
 pub mod report;
-pub mod routed;

@@ -180,7 +180,7 @@ fn trickles(pair: &NetnsPair, dir: &Path, size: u64, trickled: &Path) -> Result<
     let cpu_before = tree_cpu_time(daemon.pid())?;
     let driven = drive(
         &pair.a,
-        &pair.b,
+        pair.b.addr,
         &run,
         move |ends| load.with_ends(ends),
         ClosedLoop::start,

@@ -4,6 +4,8 @@
 //! stateless web server of paper §6.2 or the synthetic stream behind each
 //! port, keys reloaded on SIGHUP.
 //!
+//! - [`balance`]: `trickled balance`, health-checked ECMP or per-packet
+//!   spraying over replicas.
 //! - [`fetch`]: the client datapath of the tools (one thread, many fetches).
 //! - [`tools`]: `trickles get` and `trickles proxy`.
 //! - [`config`]: the TOML file and the flags, validated.
@@ -15,6 +17,7 @@
 //! - [`web`]: the stateless web server application.
 //! - [`ranges`]: `0-3,5` lists.
 
+pub mod balance;
 pub mod config;
 pub mod fetch;
 pub mod kernel;

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use trickles_core::crypto::keys::EpochInUse;
+use trickles_wire::KeyEpoch;
+use trickles_xdp::clock::ServerClock;
 use trickles_xdp::keys::SharedKeys;
 use trickles_xdp::runtime::{self, QueuePlan};
 use trickles_xdp::{ModeRequest, UmemConfig, WorkerConfig, XdpMode, neighbour};
@@ -49,11 +52,34 @@ fn preflight(cfg: &ServeConfig) -> Result<(KeyFile, u32), String> {
     Ok((keys, ifindex))
 }
 
+/// Make the shared rings hold what `file` lists: its current epoch to
+/// seal with, its other epochs accepted. Returns the epochs the rings
+/// still accept that the file no longer lists (to retire after the grace
+/// period, so connections made under them can finish).
+fn apply_key_file(keys: &SharedKeys, file: &KeyFile) -> Result<Vec<KeyEpoch>, String> {
+    let refused = |e: EpochInUse| format!("key file refused: {e}");
+    if keys.epochs().0 != file.epoch {
+        keys.rotate_server(file.server_keys()).map_err(refused)?;
+        keys.rotate_app(file.app_key()).map_err(refused)?;
+    }
+    for a in &file.accepted {
+        keys.accept(a.server_keys(), a.app_key()).map_err(refused)?;
+    }
+    let listed = file.epochs();
+    let (_, accepted) = keys.epochs();
+    Ok(accepted
+        .into_iter()
+        .filter(|e| !listed.contains(e))
+        .collect())
+}
+
 /// Serve until a signal says stop. `ready` is set once every worker runs.
 pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), String> {
     let (keyfile, ifindex) = preflight(cfg)?;
     let keys = SharedKeys::new(keyfile.server_keys(), keyfile.app_key());
+    apply_key_file(&keys, &keyfile)?;
     let mut epoch = keyfile.epoch;
+    let accepted: Vec<KeyEpoch> = keyfile.accepted.iter().map(|a| a.epoch).collect();
     drop(keyfile);
     // Build the engines once to surface app errors (a missing root) now.
     Services::new(&cfg.services, &keys).map_err(|e| e.to_string())?;
@@ -120,10 +146,14 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
                     tracing::debug!(queue, "worker started");
                     // Checked above: a root that vanished since is the
                     // only failure, and then the worker serves nothing.
-                    Services::new(&services, &worker_keys).unwrap_or_else(|e| {
+                    let mut engines = Services::new(&services, &worker_keys).unwrap_or_else(|e| {
                         tracing::error!(queue, error = %e, "cannot build the services");
                         Services::empty()
-                    })
+                    });
+                    // What a predecessor of this process answered is
+                    // unknown here: its requests are not answered again.
+                    engines.set_replay_floor(ServerClock::new().now());
+                    engines
                 },
                 |_, _| {},
                 &worker_stop,
@@ -132,7 +162,7 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
         })
         .map_err(|e| format!("cannot start the workers: {e}"))?;
 
-    let mut retire_at: Option<Instant> = None;
+    let mut retiring: Vec<(KeyEpoch, Instant)> = Vec::new();
     let mut announced = false;
     while !workers.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
@@ -142,6 +172,7 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
                 interface = %cfg.interface, ifindex, queues = ?cfg.queues, cores = ?cfg.cores,
                 services = ?cfg.services.iter().map(|s| (s.port, format!("{:?}", s.app))).collect::<Vec<_>>(),
                 epoch = epoch.0,
+                accepted = ?accepted.iter().map(|e| e.0).collect::<Vec<_>>(),
                 stats = ?cfg.stats_listen,
                 "serving; SIGHUP reloads the key file, SIGINT or SIGTERM stops"
             );
@@ -150,42 +181,37 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
             }
         }
         if reload.swap(false, Ordering::Relaxed) {
-            match KeyFile::load(&cfg.key_file) {
-                Ok(k) if k.epoch == epoch => {
-                    tracing::warn!(
-                        epoch = epoch.0,
-                        "key reload ignored: the key file still holds the current epoch"
-                    );
-                }
-                Ok(k) => {
-                    let rotated = keys
-                        .rotate_server(k.server_keys())
-                        .and_then(|()| keys.rotate_app(k.app_key()));
-                    match rotated {
-                        Ok(()) => {
-                            tracing::info!(
-                                from = epoch.0,
-                                to = k.epoch.0,
-                                grace_s = cfg.grace_period_s,
-                                "keys reloaded"
-                            );
-                            epoch = k.epoch;
-                            retire_at =
-                                Some(Instant::now() + Duration::from_secs(cfg.grace_period_s));
+            match KeyFile::load(&cfg.key_file).and_then(|k| apply_key_file(&keys, &k)) {
+                Ok(unlisted) => {
+                    let grace = Duration::from_secs(cfg.grace_period_s);
+                    retiring.retain(|(e, _)| unlisted.contains(e));
+                    for e in unlisted {
+                        if !retiring.iter().any(|(r, _)| *r == e) {
+                            retiring.push((e, Instant::now() + grace));
                         }
-                        Err(e) => tracing::error!(error = %e, "key reload refused"),
                     }
+                    let (current, accepted) = keys.epochs();
+                    tracing::info!(
+                        from = epoch.0,
+                        to = current.0,
+                        accepted = ?accepted.iter().map(|e| e.0).collect::<Vec<_>>(),
+                        retiring = ?retiring.iter().map(|(e, _)| e.0).collect::<Vec<_>>(),
+                        grace_s = cfg.grace_period_s,
+                        "keys reloaded"
+                    );
+                    epoch = current;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "key reload failed; keeping the current keys")
                 }
             }
         }
-        if retire_at.is_some_and(|t| Instant::now() >= t) {
-            retire_at = None;
-            keys.retire_previous();
-            tracing::info!(epoch = epoch.0, "previous key retired");
+        let now = Instant::now();
+        for (e, _) in retiring.iter().filter(|(_, at)| now >= *at) {
+            keys.retire(*e);
+            tracing::info!(epoch = e.0, "key epoch retired: no longer accepted");
         }
+        retiring.retain(|(_, at)| now < *at);
     }
     let reports = workers
         .join()

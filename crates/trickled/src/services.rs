@@ -116,6 +116,15 @@ impl Services {
         }
     }
 
+    /// Start every engine's replay memory at `now`, on the servers' time
+    /// base: requests made before it (by a predecessor of this process)
+    /// are refused (docs/protocol.md §9.2).
+    pub fn set_replay_floor(&mut self, now: Instant) {
+        for (_, s) in &mut self.servers {
+            s.engine_mut().server_mut().set_replay_floor(now);
+        }
+    }
+
     /// Each service's port and engine counters.
     pub fn stats(&self) -> impl Iterator<Item = (u16, &ServerStats)> {
         self.servers.iter().map(|(p, s)| (*p, s.engine().stats()))

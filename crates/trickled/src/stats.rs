@@ -122,7 +122,7 @@ impl Board {
                 let _ = writeln!(out, "{name}{{queue=\"{q}\"}} {}", get(&s.worker));
             }
         }
-        let service_counters: [Counter<ServerStats>; 6] = [
+        let service_counters: [Counter<ServerStats>; 7] = [
             (
                 "trickled_requests_total",
                 "Requests answered (timeouts included).",
@@ -150,6 +150,11 @@ impl Board {
                 "trickled_contexts_total",
                 "CONTEXT packets sent: answers that start a new context (a timeout's new incarnation, output that starts).",
                 |s| s.contexts_sent,
+            ),
+            (
+                "trickled_replay_evictions_total",
+                "Replay-table entries overwritten while still within the horizon: a replay of one of them goes undetected; a rising count means the table is small for the request rate.",
+                |s| s.replay_evictions,
             ),
         ];
         for (name, help, get) in service_counters {

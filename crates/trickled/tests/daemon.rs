@@ -5,121 +5,19 @@
 //! nothing attached. Needs root; skips with a message otherwise.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Mutex;
 use std::time::Duration;
 
 use trickles_core::synthetic::{stream_mismatches, stream_request};
 use trickles_xdp::netns::{End, NetnsPair};
 use trickles_xdp::scenario::{Fetch, fetch};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trickled");
+use support::{BIN, Daemon, scratch, write_keys, xdp_attached};
+
 /// One test at a time: they share two cores and count loaded programs.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("trickled-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write_keys(path: &Path, epoch: u8, fill: u8) {
-    let hex = |b: u8| format!("{b:02x}").repeat(16);
-    std::fs::write(
-        path,
-        format!(
-            "epoch = {epoch}\nserver_key = \"{}\"\napp_key = \"{}\"\n",
-            hex(fill),
-            hex(fill.wrapping_add(1))
-        ),
-    )
-    .unwrap();
-}
-
-/// A running daemon and the lines it logged.
-struct Daemon {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(end: &End, args: &[&str]) -> Daemon {
-        let mut child = end
-            .command(BIN)
-            .args(["serve", "--interface", &end.ifname])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("serving;") {
-                    let _ = ready_tx.send(());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let d = Daemon { child, log };
-        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            panic!("trickled did not start: {:?}", d.log.lock().unwrap());
-        }
-        d
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// SIGTERM, then the exit status and the log.
-    fn stop(mut self) -> (bool, Vec<String>) {
-        self.signal("TERM");
-        let mut status = None;
-        for _ in 0..200 {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                status = Some(s);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let status = status.unwrap_or_else(|| {
-            let _ = self.child.kill();
-            panic!("trickled did not stop within 10 s of SIGTERM");
-        });
-        std::thread::sleep(Duration::from_millis(100));
-        let log = self.log.lock().unwrap().clone();
-        (status.success(), log)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn xdp_attached(end: &End) -> bool {
-    let out = Command::new("ip")
-        .args(["-n", &end.netns, "link", "show", "dev", &end.ifname])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("xdp")
-}
 
 fn get(pair: &NetnsPair, port: u16, request: Vec<u8>) -> trickles_xdp::scenario::FetchReport {
     fetch(
@@ -132,6 +30,7 @@ fn get(pair: &NetnsPair, port: u16, request: Vec<u8>) -> trickles_xdp::scenario:
             pcap: None,
             deadline: Duration::from_secs(60),
             queue: 0,
+            watch: None,
         },
     )
     .unwrap()
@@ -292,6 +191,7 @@ fn a_key_reload_during_a_100_mb_transfer_keeps_it_intact() {
                 pcap: None,
                 deadline: Duration::from_secs(120),
                 queue: 0,
+                watch: None,
             },
         )
         .unwrap()

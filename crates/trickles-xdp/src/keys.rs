@@ -15,6 +15,7 @@ use trickles_core::Instant;
 use trickles_core::crypto::keys::EpochInUse;
 use trickles_core::crypto::{AppKey, KeyRing, ServerKeys};
 use trickles_core::server::{Application, StreamServer};
+use trickles_wire::KeyEpoch;
 
 use crate::worker::FrameHandler;
 
@@ -46,8 +47,8 @@ impl SharedKeys {
         out
     }
 
-    /// Make `next` the current server key; the old one stays valid as the
-    /// previous key until [`SharedKeys::retire_previous`].
+    /// Make `next` the current server key; the old one stays accepted
+    /// until [`SharedKeys::retire`].
     pub fn rotate_server(&self, next: ServerKeys) -> Result<(), EpochInUse> {
         self.change(|r| r.0.rotate(next))
     }
@@ -57,12 +58,28 @@ impl SharedKeys {
         self.change(|r| r.1.rotate(next))
     }
 
-    /// End the grace period of both rings.
-    pub fn retire_previous(&self) {
+    /// Also accept (never seal with) the server and application keys of
+    /// another epoch: the next one of a rolling rotation, or an older one
+    /// still in use.
+    pub fn accept(&self, server: ServerKeys, app: AppKey) -> Result<(), EpochInUse> {
+        self.change(|r| r.0.accept(server).and_then(|()| r.1.accept(app)))
+    }
+
+    /// Stop accepting `epoch` (the current epoch stays).
+    pub fn retire(&self, epoch: KeyEpoch) {
         self.change(|r| {
-            r.0.retire_previous();
-            r.1.retire_previous();
+            r.0.retire(epoch);
+            r.1.retire(epoch);
         });
+    }
+
+    /// The current epoch and the others accepted.
+    pub fn epochs(&self) -> (KeyEpoch, Vec<KeyEpoch>) {
+        let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            rings.0.current().epoch(),
+            rings.0.accepted().map(|k| k.epoch()).collect(),
+        )
     }
 
     /// A copy of the rings and the generation they belong to.
@@ -92,6 +109,12 @@ impl<A: Application> KeyedServer<A> {
     /// The engine.
     pub fn engine(&self) -> &StreamServer<A> {
         &self.engine
+    }
+
+    /// The engine, to change (keys installed by [`KeyedServer::new`] and
+    /// followed on every frame are best left to it).
+    pub fn engine_mut(&mut self) -> &mut StreamServer<A> {
+        &mut self.engine
     }
 
     /// The key generation this engine runs with.

@@ -12,6 +12,8 @@
 //! - [`runtime`]: one pinned worker per receive queue behind one program;
 //!   [`keys`]: key rings shared by a server's workers, rotated without a
 //!   lock on the packet path.
+//! - [`clock`]: the servers' shared time base (wall clock), the same on
+//!   every worker, restart and replica.
 //! - [`pcap`]: what a worker receives and sends, to a pcap file.
 //! - [`neighbour`]: interface index and MAC, ARP through the kernel.
 //! - [`rawrate`]: the raw AF_XDP frame rate of a veth pair.
@@ -26,6 +28,7 @@
 //! [`trickles_wire::classify::classify`]. This is the only crate of the
 //! workspace with `unsafe`, and every block carries a `// SAFETY:` note.
 
+pub mod clock;
 pub mod keys;
 pub mod neighbour;
 pub mod netns;

@@ -152,10 +152,7 @@ impl NetnsPair {
     /// veth end (a frame sent on queue q of one end arrives on queue q of
     /// the other).
     pub fn create_with_queues(queues: u32) -> io::Result<NetnsPair> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let prefix = std::env::var(PREFIX_ENV).unwrap_or_else(|_| "trk".to_owned());
-        let id = format!("{prefix}{}-{n}", std::process::id());
+        let id = stem("");
         let mut pair = NetnsPair {
             a: End {
                 netns: format!("{id}a"),
@@ -177,12 +174,7 @@ impl NetnsPair {
             ip(&["netns", "add", &end.netns])?;
             pair.created.push(end.netns.clone());
         }
-        let mac = |m: [u8; 6]| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
+        let mac = mac_text;
         let (a, b) = (&pair.a, &pair.b);
         // Create both ends directly inside their namespaces: nothing is
         // ever left in the caller's namespace.
@@ -221,6 +213,227 @@ impl NetnsPair {
 }
 
 impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        for ns in self.created.drain(..) {
+            if let Err(e) = ip(&["netns", "del", &ns]) {
+                eprintln!("netns: could not remove {ns}: {e}");
+            }
+        }
+    }
+}
+
+/// A unique namespace-name stem for this process (`<prefix><pid>-<tag><n>`).
+fn stem(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let prefix = std::env::var(PREFIX_ENV).unwrap_or_else(|_| "trk".to_owned());
+    format!("{prefix}{}-{tag}{n}", std::process::id())
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A client and `n` servers behind a router, each in its own namespace:
+/// the bed of bottleneck scenarios (one server) and of replicas (several
+/// servers sharing a service address). Removed on drop.
+///
+/// ```text
+/// client 10.80.1.1/24 ── r-c 10.80.1.254  router  r-i 10.80.(2+i).254 ── server i 10.80.(2+i).1/24
+/// ```
+///
+/// Every server also holds the service address [`Fleet::VIP`] on its
+/// loopback device (so its kernel TCP answers it too); the router has no
+/// route to it until one is made (`trickled balance`, or
+/// [`Fleet::route_vip_to`]). Client and servers route everything through
+/// the router; the router forwards.
+#[derive(Debug)]
+pub struct Fleet {
+    /// The client (gateway: the router).
+    pub client: End,
+    /// The servers (gateway: the router).
+    pub servers: Vec<End>,
+    /// The router's namespace.
+    pub router: String,
+    /// The router's device towards the client.
+    pub router_to_client: String,
+    /// The router's device towards each server.
+    pub router_to_servers: Vec<String>,
+    created: Vec<String>,
+}
+
+impl Fleet {
+    /// The service address the servers share.
+    pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 80, 0, 1);
+
+    /// Create the namespaces, links and routes. Needs root.
+    pub fn create(servers: usize) -> io::Result<Fleet> {
+        let n = servers.clamp(1, 200);
+        let id = stem("f");
+        let end = |netns: String, ifname: &str, net: u8| End {
+            netns,
+            ifname: ifname.to_owned(),
+            addr: Ipv4Addr::new(10, 80, net, 1),
+            mac: [0x02, 0, 0, 0x80, net, 1],
+            gateway: Some(Ipv4Addr::new(10, 80, net, 254)),
+        };
+        let mut f = Fleet {
+            client: end(format!("{id}c"), "veth-c", 1),
+            servers: (0..n)
+                .map(|i| end(format!("{id}s{i}"), "veth-s", 2 + i as u8))
+                .collect(),
+            router: format!("{id}r"),
+            router_to_client: "r-c".into(),
+            router_to_servers: (0..n).map(|i| format!("r-{i}")).collect(),
+            created: Vec::new(),
+        };
+        let names: Vec<String> = std::iter::once(f.router.clone())
+            .chain(std::iter::once(f.client.netns.clone()))
+            .chain(f.servers.iter().map(|s| s.netns.clone()))
+            .collect();
+        for ns in names {
+            ip(&["netns", "add", &ns])?;
+            f.created.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        let links = std::iter::once((&f.client, &f.router_to_client))
+            .chain(f.servers.iter().zip(&f.router_to_servers));
+        for (e, peer) in links {
+            let gw = e.gateway.unwrap_or(e.addr);
+            #[rustfmt::skip]
+            ip(&["-n", &e.netns, "link", "add", &e.ifname, "address", &mac_text(e.mac),
+                 "type", "veth", "peer", "name", peer, "netns", &f.router])?;
+            ip(&[
+                "-n",
+                &e.netns,
+                "addr",
+                "add",
+                &format!("{}/24", e.addr),
+                "dev",
+                &e.ifname,
+            ])?;
+            ip(&["-n", &e.netns, "link", "set", &e.ifname, "up"])?;
+            ip(&[
+                "-n",
+                &e.netns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &gw.to_string(),
+            ])?;
+            ip(&[
+                "-n",
+                &f.router,
+                "addr",
+                "add",
+                &format!("{gw}/24"),
+                "dev",
+                peer,
+            ])?;
+            ip(&["-n", &f.router, "link", "set", peer, "up"])?;
+        }
+        for s in &f.servers {
+            ip(&[
+                "-n",
+                &s.netns,
+                "addr",
+                "add",
+                &format!("{}/32", Fleet::VIP),
+                "dev",
+                "lo",
+            ])?;
+        }
+        let forward = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &f.router,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+            ])
+            .status()?;
+        if !forward.success() {
+            return Err(io::Error::other(
+                "could not turn on forwarding in the router",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Route the service address to server `i` alone (no balancer).
+    pub fn route_vip_to(&self, i: usize) -> io::Result<()> {
+        let s = self
+            .servers
+            .get(i)
+            .ok_or_else(|| io::Error::other(format!("no server {i}")))?;
+        let vip = format!("{}/32", Fleet::VIP);
+        ip(&[
+            "-n",
+            &self.router,
+            "route",
+            "replace",
+            &vip,
+            "via",
+            &s.addr.to_string(),
+        ])
+    }
+
+    /// `ip netns exec <router> <program>`: a command in the router.
+    pub fn router_command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.router, program]);
+        c
+    }
+
+    /// Put a token-bucket bottleneck of `mbit` Mb/s with a queue of
+    /// `latency_ms` on the router's device towards the client (AF_XDP
+    /// transmit bypasses the sender's qdiscs, so a bottleneck that sees
+    /// every flow must sit in a kernel that forwards them).
+    pub fn set_bottleneck(&self, mbit: u32, latency_ms: u32) -> io::Result<()> {
+        let dev = self.router_to_client.as_str();
+        ip(&["-n", &self.router, "link", "set", dev, "mtu", "1500"])?;
+        let rate = format!("{mbit}mbit");
+        let latency = format!("{latency_ms}ms");
+        #[rustfmt::skip]
+        let out = Command::new("tc")
+            .args(["-n", &self.router, "qdisc", "replace", "dev", dev, "root", "tbf",
+                   "rate", &rate, "burst", "32kb", "latency", &latency])
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "tc qdisc replace ... tbf: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// `tc -s qdisc` of the bottleneck (sent, dropped, overlimits).
+    pub fn bottleneck_stats(&self) -> String {
+        Command::new("tc")
+            .args([
+                "-n",
+                &self.router,
+                "-s",
+                "qdisc",
+                "show",
+                "dev",
+                &self.router_to_client,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Fleet {
     fn drop(&mut self) {
         for ns in self.created.drain(..) {
             if let Err(e) = ip(&["netns", "del", &ns]) {

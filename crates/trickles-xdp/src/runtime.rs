@@ -11,8 +11,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant as WallInstant;
 
-use trickles_core::Instant;
-
+use crate::clock::ServerClock;
 use crate::neighbour;
 use crate::pcap::PcapFile;
 use crate::program::{ProgramError, SteeringProgram, XdpMode};
@@ -225,12 +224,13 @@ pub fn serve_queues_started<H: FrameHandler + Send>(
                             w.set_pcap(PcapFile::create(&dir.join(format!("queue-{queue}.pcap")))?);
                         }
                         w.start(|h, tx| start(h, tx))?;
-                        let epoch = WallInstant::now();
-                        let now = || Instant(epoch.elapsed().as_micros() as u64);
-                        let mut next_tick = epoch;
+                        // Every worker, restart and replica reads the
+                        // same time base (docs/protocol.md §9.1).
+                        let mut clock = ServerClock::new();
+                        let mut next_tick = WallInstant::now();
                         while !stop.load(Ordering::Relaxed) && !w.handler().is_done() {
-                            if w.poll(now())? == 0 {
-                                w.wait(now(), 1)?;
+                            if w.poll(clock.now())? == 0 {
+                                w.wait(clock.now(), 1)?;
                             }
                             if WallInstant::now() >= next_tick {
                                 next_tick += MONITOR_INTERVAL;

@@ -6,10 +6,10 @@
 //! (the synthetic stream, `trickles_core::synthetic`).
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant as WallInstant};
 
 use trickles_core::Instant;
@@ -19,6 +19,7 @@ use trickles_core::server::{ServerConfig, ServerStats, StreamServer};
 use trickles_core::synthetic::{StreamApp, fill_stream, stream_mismatches, stream_request};
 use trickles_wire::KeyEpoch;
 
+use crate::clock::ServerClock;
 use crate::neighbour;
 use crate::netns::{End, NetnsPair};
 use crate::pcap::PcapFile;
@@ -139,11 +140,11 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             }
         };
         let _ = ready_tx.send(Ok(()));
-        let epoch = WallInstant::now();
+        let mut clock = ServerClock::new();
         let cpu_start = thread_cpu_time();
         while !stop_server.load(Ordering::Relaxed) {
-            if w.poll(now(epoch))? == 0 {
-                w.wait(now(epoch), 1)?;
+            if w.poll(clock.now())? == 0 {
+                w.wait(clock.now(), 1)?;
             }
         }
         let cpu = thread_cpu_time().saturating_sub(cpu_start);
@@ -171,7 +172,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
     let connections = d.connections.max(1);
     let client = fetch_many(
         &pair.a,
-        &pair.b,
+        pair.b.addr,
         &Fetch {
             port: SERVER_PORT,
             request: stream_request(size, SEED).to_vec(),
@@ -182,6 +183,7 @@ pub fn download(pair: &NetnsPair, d: &Download) -> io::Result<DownloadReport> {
             pcap: client_pcap,
             deadline: d.deadline.unwrap_or(Duration::from_secs(120)),
             queue: 0,
+            watch: None,
         },
         connections,
     )
@@ -232,6 +234,10 @@ pub struct Fetch {
     pub deadline: Duration,
     /// The client's receive (and transmit) queue.
     pub queue: u32,
+    /// Kept up to date with the bytes received in order so far, over all
+    /// connections, for a watcher on another thread (e.g. a test that
+    /// restarts the server in the middle).
+    pub watch: Option<Arc<AtomicU64>>,
 }
 
 impl Fetch {
@@ -245,6 +251,7 @@ impl Fetch {
             pcap: None,
             deadline: Duration::from_secs(120),
             queue: 0,
+            watch: None,
         }
     }
 }
@@ -262,21 +269,42 @@ pub struct FetchReport {
     pub worker: WorkerStats,
     /// Client engine counters.
     pub engine: ClientStats,
+    /// Bytes received in order over time: (time since the SYN, bytes),
+    /// sampled at most once a millisecond, and at the end.
+    pub progress: Vec<(Duration, u64)>,
+}
+
+impl FetchReport {
+    /// The longest time between the first and the last byte during which
+    /// no new byte arrived in order: a restart's or failover's stall.
+    pub fn longest_stall(&self) -> Duration {
+        self.progress
+            .windows(2)
+            .map(|w| w[1].0.saturating_sub(w[0].0))
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// From `client`'s namespace, fetch `f.request` from the Trickles server
 /// at `server`'s address, port `f.port`, over AF_XDP.
 pub fn fetch(client: &End, server: &End, f: &Fetch) -> io::Result<FetchReport> {
-    fetch_many(client, server, f, 1)?
+    fetch_many(client, server.addr, f, 1)?
         .pop()
         .ok_or_else(|| io::Error::other("no fetch ran"))
 }
 
-/// [`fetch`] over `n` concurrent connections from one worker (local ports
-/// `CLIENT_PORT`, `CLIENT_PORT + 1`, ...), each asking `f.request`. Each
-/// report's `worker` holds the shared worker's counters; its `elapsed`
-/// ends when that connection got its last byte.
-pub fn fetch_many(client: &End, server: &End, f: &Fetch, n: usize) -> io::Result<Vec<FetchReport>> {
+/// [`fetch`] from the server at address `remote` (which may be a service
+/// address shared by replicas) over `n` concurrent connections from one
+/// worker (local ports `CLIENT_PORT`, `CLIENT_PORT + 1`, ...), each asking
+/// `f.request`. Each report's `worker` holds the shared worker's counters;
+/// its `elapsed` ends when that connection got its last byte.
+pub fn fetch_many(
+    client: &End,
+    remote: Ipv4Addr,
+    f: &Fetch,
+    n: usize,
+) -> io::Result<Vec<FetchReport>> {
     let n = n.clamp(1, usize::from(u16::MAX - CLIENT_PORT));
     let run = ClientRun {
         remote_port: f.port,
@@ -287,6 +315,7 @@ pub fn fetch_many(client: &End, server: &End, f: &Fetch, n: usize) -> io::Result
         queue: f.queue,
     };
     let request = f.request.clone();
+    let watch = f.watch.clone();
     let make = move |ends: Endpoints| {
         let clients = (0..n)
             .map(|i| {
@@ -297,19 +326,27 @@ pub fn fetch_many(client: &End, server: &End, f: &Fetch, n: usize) -> io::Result
                 Client::new(ClientConfig::default(), ends, 7 + i as u32, &request)
             })
             .collect();
-        Clients::new(CLIENT_PORT, clients)
+        let mut c = Clients::new(CLIENT_PORT, clients);
+        c.watch = watch;
+        c
     };
-    let driven = drive(client, server, &run, make, Clients::start)?;
-    let (worker, end, c) = (driven.worker, driven.elapsed, driven.handler);
+    let driven = drive(client, remote, &run, make, Clients::start)?;
+    let (worker, end, mut c) = (driven.worker, driven.elapsed, driven.handler);
+    let progress = std::mem::take(&mut c.progress);
     Ok(c.clients
         .iter()
         .zip(&c.finished)
-        .map(|(c, done)| FetchReport {
+        .zip(progress)
+        .map(|((c, done), progress)| FetchReport {
             elapsed: done.unwrap_or(end),
             complete: c.is_done(),
             data: c.data()[..(c.delivered() as usize).min(c.data().len())].to_vec(),
             worker,
             engine: c.stats().clone(),
+            progress: progress
+                .into_iter()
+                .map(|(t, b)| (Duration::from_micros(t), b))
+                .collect(),
         })
         .collect())
 }
@@ -344,7 +381,7 @@ pub struct Driven<H> {
 }
 
 /// In `client`'s namespace, run client engines over AF_XDP against the
-/// server at `server`'s address: steer `run.local_ports` to one worker,
+/// server at address `remote`: steer `run.local_ports` to one worker,
 /// build its engines with `make` (given the connection's ends, local port
 /// 0: each engine sets its own), let `start` send their first frames,
 /// then poll until they are done ([`FrameHandler::is_done`]) or
@@ -352,7 +389,7 @@ pub struct Driven<H> {
 /// start of the run.
 pub fn drive<H, M, S>(
     client: &End,
-    server: &End,
+    remote: Ipv4Addr,
     run: &ClientRun,
     make: M,
     start: S,
@@ -362,7 +399,7 @@ where
     M: FnOnce(Endpoints) -> H + Send + 'static,
     S: FnOnce(&mut H, Instant, &mut dyn FnMut(&[u8])) + Send + 'static,
 {
-    let (a, b, run) = (client.clone(), server.clone(), run.clone());
+    let (a, run) = (client.clone(), run.clone());
     let Some((&first_port, more_ports)) = run.local_ports.split_first() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -380,7 +417,7 @@ where
         let local_mac = neighbour::mac_address(&a.ifname)?;
         let remote_mac = neighbour::resolve_ipv4(
             &a.ifname,
-            a.gateway.unwrap_or(b.addr),
+            a.gateway.unwrap_or(remote),
             Duration::from_secs(3),
         )?;
         let ends = Endpoints {
@@ -388,7 +425,7 @@ where
             remote_mac,
             local: IpAddr::V4(a.addr),
             local_port: 0,
-            remote: IpAddr::V4(b.addr),
+            remote: IpAddr::V4(remote),
             remote_port: run.remote_port,
         };
         let config = WorkerConfig {
@@ -425,16 +462,23 @@ pub struct Clients {
     first_port: u16,
     clients: Vec<Client>,
     finished: Vec<Option<Duration>>,
+    /// Per client: (µs since the start, bytes in order) samples.
+    progress: Vec<Vec<(u64, u64)>>,
+    /// Bytes in order over all clients, for a watcher.
+    watch: Option<Arc<AtomicU64>>,
 }
 
 impl Clients {
     /// The engines; engine `i` has local port `first_port + i`.
     pub fn new(first_port: u16, clients: Vec<Client>) -> Clients {
         let finished = vec![None; clients.len()];
+        let progress = vec![Vec::new(); clients.len()];
         Clients {
             first_port,
             clients,
             finished,
+            progress,
+            watch: None,
         }
     }
 
@@ -462,8 +506,24 @@ impl FrameHandler for Clients {
             return;
         };
         let i = usize::from(port.wrapping_sub(self.first_port));
-        if let (Some(c), Some(finished)) = (self.clients.get_mut(i), self.finished.get_mut(i)) {
+        if let (Some(c), Some(finished), Some(progress)) = (
+            self.clients.get_mut(i),
+            self.finished.get_mut(i),
+            self.progress.get_mut(i),
+        ) {
+            let before = c.delivered();
             c.on_frame(now, frame, tx);
+            let after = c.delivered();
+            if after > before {
+                // One sample a millisecond, and the last byte's.
+                match progress.last_mut() {
+                    Some(last) if now.0 < last.0 + 1_000 && !c.is_done() => last.1 = after,
+                    _ => progress.push((now.0, after)),
+                }
+                if let Some(w) = &self.watch {
+                    w.fetch_add(after - before, Ordering::Relaxed);
+                }
+            }
             if finished.is_none() && c.is_done() {
                 *finished = Some(Duration::from_micros(now.0));
             }

@@ -165,17 +165,26 @@ impl fmt::Debug for AppKey {
     }
 }
 
-/// The current key and, during a rotation's grace period, the previous one.
+/// Keys other than the current one a ring holds: the previous key during
+/// a rotation's grace period, and the next one while a fleet rolls over
+/// to it (docs/operations.md "Keys across a fleet").
+pub const OTHER_KEYS: usize = 3;
+
+/// The key to seal with and up to [`OTHER_KEYS`] others that are only
+/// accepted: the previous epoch's during its grace period, the next
+/// epoch's while other replicas may already seal with it.
 ///
 /// Seal with [`KeyRing::current`]; open with [`KeyRing::get`] on the epoch
-/// byte of what arrived. Two keys at most, in place: no allocation.
+/// byte of what arrived. Fixed size, in place: no allocation.
 #[derive(Debug, Clone)]
 pub struct KeyRing<K> {
     current: K,
-    previous: Option<K>,
+    /// Accepted keys, the one added first at the front.
+    others: [Option<K>; OTHER_KEYS],
 }
 
-/// [`KeyRing::rotate`] was given a key of the epoch already current.
+/// [`KeyRing::rotate`] or [`KeyRing::accept`] was given a key of the epoch
+/// already current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EpochInUse(pub KeyEpoch);
 
@@ -192,7 +201,7 @@ impl<K: EpochKey> KeyRing<K> {
     pub const fn new(current: K) -> KeyRing<K> {
         KeyRing {
             current,
-            previous: None,
+            others: [None, None, None],
         }
     }
 
@@ -201,22 +210,47 @@ impl<K: EpochKey> KeyRing<K> {
         &self.current
     }
 
-    /// The previous key, while its grace period lasts.
-    pub fn previous(&self) -> Option<&K> {
-        self.previous.as_ref()
+    /// The keys accepted besides the current one, the one added first
+    /// first.
+    pub fn accepted(&self) -> impl Iterator<Item = &K> {
+        self.others.iter().flatten()
     }
 
-    /// The key of `epoch`, if it is current or previous.
+    /// The key of `epoch`, if the ring holds it.
     pub fn get(&self, epoch: KeyEpoch) -> Option<&K> {
         if self.current.epoch() == epoch {
             Some(&self.current)
         } else {
-            self.previous.as_ref().filter(|k| k.epoch() == epoch)
+            self.accepted().find(|k| k.epoch() == epoch)
         }
     }
 
-    /// Make `next` current; the current key becomes the previous one and
-    /// the old previous key is dropped (and wiped).
+    /// Take the accepted key of `epoch` out of the ring.
+    fn take(&mut self, epoch: KeyEpoch) -> Option<K> {
+        let at = self
+            .others
+            .iter()
+            .position(|k| k.as_ref().is_some_and(|k| k.epoch() == epoch))?;
+        let key = self.others[at].take();
+        self.others[at..].rotate_left(1);
+        key
+    }
+
+    /// Add `key` to the accepted keys (replacing one of the same epoch);
+    /// when they are full the one added first is dropped (and wiped).
+    fn push(&mut self, key: K) {
+        drop(self.take(key.epoch()));
+        if self.others[OTHER_KEYS - 1].is_some() {
+            self.others[0] = None;
+            self.others.rotate_left(1);
+        }
+        if let Some(slot) = self.others.iter_mut().find(|k| k.is_none()) {
+            *slot = Some(key);
+        }
+    }
+
+    /// Make `next` current; the current key stays accepted (the previous
+    /// key of a rotation, until [`KeyRing::retire`]).
     ///
     /// Refuses a key of the current epoch: two keys under one epoch byte
     /// would make everything sealed under one of them unopenable.
@@ -224,13 +258,30 @@ impl<K: EpochKey> KeyRing<K> {
         if next.epoch() == self.current.epoch() {
             return Err(EpochInUse(next.epoch()));
         }
-        self.previous = Some(core::mem::replace(&mut self.current, next));
+        drop(self.take(next.epoch()));
+        let old = core::mem::replace(&mut self.current, next);
+        self.push(old);
         Ok(())
     }
 
-    /// End the grace period: drop the previous key.
-    pub fn retire_previous(&mut self) {
-        self.previous = None;
+    /// Also accept `key`, without sealing with it: the next epoch, which
+    /// other replicas may already seal with during a rolling rotation.
+    pub fn accept(&mut self, key: K) -> Result<(), EpochInUse> {
+        if key.epoch() == self.current.epoch() {
+            return Err(EpochInUse(key.epoch()));
+        }
+        self.push(key);
+        Ok(())
+    }
+
+    /// Stop accepting `epoch` (never the current key); its key is wiped.
+    pub fn retire(&mut self, epoch: KeyEpoch) {
+        drop(self.take(epoch));
+    }
+
+    /// Stop accepting every key but the current one.
+    pub fn retire_all_others(&mut self) {
+        self.others = [None, None, None];
     }
 }
 
@@ -286,22 +337,41 @@ mod tests {
     fn ring_rotation() {
         let master = MasterKey::new([1; 16]);
         let key = |e| AppKey::from_master(KeyEpoch(e), &master);
+        let epochs = |r: &KeyRing<AppKey>| r.accepted().map(|k| k.epoch().0).collect::<Vec<_>>();
         let mut ring = KeyRing::new(key(1));
         assert_eq!(ring.current().epoch(), KeyEpoch(1));
         assert!(ring.get(KeyEpoch(1)).is_some());
         assert!(ring.get(KeyEpoch(2)).is_none());
         assert_eq!(ring.rotate(key(1)), Err(EpochInUse(KeyEpoch(1))));
-        assert!(ring.previous().is_none());
+        assert_eq!(ring.accept(key(1)), Err(EpochInUse(KeyEpoch(1))));
+        assert!(epochs(&ring).is_empty());
         ring.rotate(key(2)).unwrap();
         assert_eq!(ring.current().epoch(), KeyEpoch(2));
         assert_eq!(ring.get(KeyEpoch(1)).map(AppKey::epoch), Some(KeyEpoch(1)));
         assert_eq!(ring.get(KeyEpoch(2)).map(AppKey::epoch), Some(KeyEpoch(2)));
-        ring.rotate(key(3)).unwrap();
+        ring.retire(KeyEpoch(1));
         assert!(ring.get(KeyEpoch(1)).is_none());
+        // Retiring the current epoch does nothing.
+        ring.retire(KeyEpoch(2));
         assert!(ring.get(KeyEpoch(2)).is_some());
-        ring.retire_previous();
-        assert!(ring.get(KeyEpoch(2)).is_none());
+        // A rolling rotation: the next key is accepted first, then made
+        // current (moved, not duplicated).
+        ring.accept(key(3)).unwrap();
+        assert_eq!(ring.current().epoch(), KeyEpoch(2));
         assert!(ring.get(KeyEpoch(3)).is_some());
+        ring.rotate(key(3)).unwrap();
+        assert_eq!(ring.current().epoch(), KeyEpoch(3));
+        assert_eq!(epochs(&ring), vec![2]);
+        // Full: the key added first goes.
+        for e in [4, 5, 6] {
+            ring.accept(key(e)).unwrap();
+        }
+        assert_eq!(epochs(&ring), vec![4, 5, 6]);
+        assert!(ring.get(KeyEpoch(2)).is_none());
+        ring.retire(KeyEpoch(5));
+        assert_eq!(epochs(&ring), vec![4, 6]);
+        ring.retire_all_others();
+        assert!(epochs(&ring).is_empty());
         // Epochs wrap; reusing a retired epoch is allowed.
         ring.rotate(key(1)).unwrap();
         assert_eq!(ring.current().epoch(), KeyEpoch(1));

@@ -234,6 +234,9 @@ pub struct Server {
     cache: ContinuationCache,
     stats: ServerStats,
     out: Box<[u8; MAX_FRAME]>,
+    /// Server time (wire ms) at which the replay memory began, if the
+    /// caller said ([`Server::set_replay_floor`]).
+    replay_floor: Option<u32>,
 }
 
 impl Server {
@@ -247,7 +250,28 @@ impl Server {
             app_keys,
             stats: ServerStats::default(),
             out: Box::new([0; MAX_FRAME]),
+            replay_floor: None,
         }
+    }
+
+    /// [`ReplayFilter::check`], keeping the eviction count in the stats.
+    fn check_replay(&mut self, tag: &[u8; 16], timestamp: u32, now: u32) -> ReplayVerdict {
+        let v = self.replay.check(tag, timestamp, now);
+        self.stats.replay_evictions = self.replay.evictions();
+        v
+    }
+
+    /// Say when this engine's replay memory began: `now` on the servers'
+    /// shared time base (docs/protocol.md §9.1), taken when the process
+    /// starts serving. From then on a REQUEST whose continuation was made
+    /// before `now` is refused (`predates_start`): a restarted server
+    /// cannot know whether its predecessor already answered it, so it
+    /// answers none (a client recovers with a TIMEOUT_REQUEST, which is
+    /// exempt; docs/protocol.md §9.2). Without this call the engine
+    /// assumes it has seen every continuation within the horizon, which
+    /// holds for replicas that start together (the simulator's).
+    pub fn set_replay_floor(&mut self, now: Instant) {
+        self.replay_floor = Some(now.wire_millis());
     }
 
     /// Counters.
@@ -525,10 +549,7 @@ impl Server {
         let mut key = [0u8; MAC_LEN];
         key.copy_from_slice(&tag);
         key[0] ^= 0x5e;
-        replay_verdict(
-            self.replay
-                .check(&key, received.wire_millis(), now.wire_millis()),
-        )?;
+        replay_verdict(self.check_replay(&key, received.wire_millis(), now.wire_millis()))?;
         let frame = &event[EXTRACTED_HEADER..body_len];
         let mut events = self.dispatch(received, frame, tx, true)?;
         let which = head[2];
@@ -734,10 +755,13 @@ impl Server {
             return Err(DropReason::Terminal);
         }
         if !installed {
-            replay_verdict(
-                self.replay
-                    .check(&cont.mac, cont.timestamp, now.wire_millis()),
-            )?;
+            if self
+                .replay_floor
+                .is_some_and(|floor| (cont.timestamp.wrapping_sub(floor) as i32) < 0)
+            {
+                return Err(DropReason::PredatesStart);
+            }
+            replay_verdict(self.check_replay(&cont.mac, cont.timestamp, now.wire_millis()))?;
         }
         self.verify_proof(&cont, r)?;
         let trickle = trickle_of(&cont);
@@ -806,10 +830,7 @@ impl Server {
         let mut key = cont.mac;
         key[0] ^= 0xa0 | attempt as u8;
         // Timeout retries are spaced by the rule above, not the horizon.
-        replay_verdict(
-            self.replay
-                .check(&key, now.wire_millis(), now.wire_millis()),
-        )
+        replay_verdict(self.check_replay(&key, now.wire_millis(), now.wire_millis()))
     }
 
     /// Find and verify the request's user continuations: the first output

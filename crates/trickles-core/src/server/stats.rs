@@ -33,11 +33,14 @@ pub enum DropReason {
     AppRefused,
     /// A timeout retry sent too early for its attempt number.
     EarlyRetry,
+    /// A request whose continuation was made before this engine's replay
+    /// memory began (a restarted server: docs/protocol.md §9.2).
+    PredatesStart,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Malformed,
         DropReason::WrongPort,
         DropReason::NotARequest,
@@ -52,6 +55,7 @@ impl DropReason {
         DropReason::NoOutputContinuation,
         DropReason::AppRefused,
         DropReason::EarlyRetry,
+        DropReason::PredatesStart,
     ];
 
     /// Stable metric label.
@@ -71,6 +75,7 @@ impl DropReason {
             DropReason::NoOutputContinuation => "no_output_continuation",
             DropReason::AppRefused => "app_refused",
             DropReason::EarlyRetry => "early_retry",
+            DropReason::PredatesStart => "predates_start",
         }
     }
 
@@ -123,6 +128,9 @@ pub struct ServerStats {
     pub previous_refused: u64,
     /// CONTEXT packets sent (answers that start a new context).
     pub contexts_sent: u64,
+    /// Replay-table entries overwritten while still within the horizon:
+    /// a replay of one of them would go undetected (docs/protocol.md §9).
+    pub replay_evictions: u64,
     /// Continuations recognised by the soft-state cache (no MAC check).
     pub cache_hits: u64,
     /// Continuations the cache did not hold (cache on only).
