@@ -45,8 +45,19 @@ Tasks:
                          bulk    (root) 1 and 4 downloads on a veth pair: Trickles
                                  on AF_XDP vs kernel Reno/CUBIC, offloads off and
                                  default, and the raw AF_XDP rate -> bulk.json
+                         objects (root) a new connection per request, 1-500 KB:
+                                 trickled vs nginx + wrk -> objects.json
+                         clients (root) 1k-100k clients: trickled's memory vs
+                                 nginx + kernel sockets -> clients.json
                          flood   (root) a download while pktgen floods forged,
                                  malformed and replayed requests -> flood.json
+                         friendliness (root) one Trickles flow vs N kernel Reno
+                                 flows through a bottleneck -> friendliness.json
+                         failover (root) a download across trickled's SIGKILL and
+                                 restart, and across a replica killed under
+                                 ECMP and under per-packet spraying -> failover.json
+                         balance (root) one and four connections sprayed per
+                                 packet over two replicas vs one -> balance.json
                        Scenarios create and remove their own namespaces, also when
                        they fail
   bench-datapath [RUNS] The datapath benchmark (root): per run, on a fresh veth pair
@@ -371,6 +382,7 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("python3", "python3"),
     ("setpriv", "util-linux"),
+    ("nft", "nftables"),
 ];
 
 /// Install the packages of [`SYSTEM_PACKAGES`] that are missing (as root,
@@ -538,7 +550,15 @@ const MICRO_BENCHES: &[(&str, &str)] = &[
 ];
 
 /// The scenarios `trickles-bench` runs.
-const SCENARIOS: &[&str] = &["bulk", "objects", "clients", "flood", "friendliness"];
+const SCENARIOS: &[&str] = &[
+    "bulk",
+    "objects",
+    "clients",
+    "flood",
+    "friendliness",
+    "failover",
+    "balance",
+];
 
 /// `cargo xtask bench <name> [--runs N]`.
 fn bench(args: &[String]) -> Result<(), String> {

@@ -1,4 +1,4 @@
-//! `trickles-bench`: the scenario benchmarks of issue 6, each on fresh
+//! `trickles-bench`: the scenario benchmarks, each on fresh
 //! veth pairs between network namespaces this process creates (and
 //! removes, also when a run fails). Each scenario prints a table and
 //! writes `<out>/<name>.json` (raw runs and a `summary`), `<name>.md` and
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use trickles_bench::{bulk, clients, flood, friendliness, objects};
+use trickles_bench::{balance, bulk, clients, failover, flood, friendliness, objects};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -24,6 +24,10 @@ enum Scenario {
     Flood,
     /// One Trickles flow against N kernel Reno flows through a tc tbf bottleneck.
     Friendliness,
+    /// A download across trickled's SIGKILL and restart, and across a replica killed under ECMP and under per-packet spraying.
+    Failover,
+    /// One and four connections sprayed per packet over two replicas vs one replica.
+    Balance,
 }
 
 /// Scenario benchmarks: Trickles on AF_XDP against kernel TCP on the same
@@ -76,6 +80,8 @@ fn main() -> ExitCode {
         ),
         Scenario::Flood => flood::run(args.runs, &pktgen),
         Scenario::Friendliness => friendliness::run(args.runs),
+        Scenario::Failover => failover::run(args.runs, &sibling("trickled")),
+        Scenario::Balance => balance::run(args.runs, &sibling("trickled")),
     };
     match result.and_then(|r| {
         r.write(&args.out)

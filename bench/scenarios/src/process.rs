@@ -43,6 +43,57 @@ impl Drop for Daemon {
     }
 }
 
+/// Lines a process logged on standard error.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Start `cmd` and wait (at most `timeout`) until it logs a line holding
+/// `ready` on standard error; everything it logs is kept.
+pub fn spawn_ready(
+    mut cmd: std::process::Command,
+    ready: &'static str,
+    timeout: Duration,
+) -> Result<(Daemon, Log), String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {:?}: {e}", cmd.get_program()))?;
+    let log = Log::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stderr, sink) = (child.stderr.take(), log.clone());
+    std::thread::spawn(move || {
+        let Some(stderr) = stderr else { return };
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(ready) {
+                let _ = tx.send(());
+            }
+            if let Ok(mut l) = sink.lock() {
+                l.push(line);
+            }
+        }
+    });
+    let mut daemon = Daemon(child);
+    if rx.recv_timeout(timeout).is_err() {
+        let _ = daemon.check_alive("it");
+        let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        return Err(format!(
+            "{:?} did not log `{ready}` within {timeout:?}:\n{lines}",
+            cmd.get_program()
+        ));
+    }
+    Ok((daemon, log))
+}
+
+impl Daemon {
+    /// SIGKILL, and wait until it is gone.
+    pub fn kill_now(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// SIGTERM through kill(1): no unsafe code outside the datapath.
 fn terminate(pid: u32) {
     let _ = std::process::Command::new("kill")

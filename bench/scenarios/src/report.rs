@@ -60,17 +60,19 @@ impl Report {
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let machine = machine();
+        let commit = commit();
         let doc = json!({
             "scenario": self.name,
             "command": self.command,
             "machine": machine,
+            "commit": commit,
             "summary": self.summary,
             "runs": self.runs,
         });
         let json_path = dir.join(format!("{}.json", self.name));
         std::fs::write(&json_path, serde_json::to_string_pretty(&doc)? + "\n")?;
         let mut md = format!(
-            "# Scenario `{}`\n\nMachine: {machine}. Command: `{}` (run as root; nothing else ran on the machine).\n\n{}",
+            "# Scenario `{}`\n\nMachine: {machine}. Commit: `{commit}`. Command: `{}` (run as root; nothing else ran on the machine).\n\n{}",
             self.name, self.command, self.table
         );
         if self.chart.is_some() {
@@ -91,6 +93,27 @@ impl Report {
         eprintln!("trickles-bench: wrote {}", json_path.display());
         Ok(())
     }
+}
+
+/// The commit measured: `git describe`'s short hash, with `-dirty` when
+/// the sources differ from it (results files aside), or "unknown" outside
+/// a git checkout.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(hash) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    let dirty = git(&["status", "--porcelain", "--", ":/", ":!bench/results"])
+        .is_some_and(|s| !s.is_empty());
+    if dirty { format!("{hash}-dirty") } else { hash }
 }
 
 #[cfg(test)]

@@ -2,13 +2,17 @@
 //! joined by a veth pair; `trickled` in one serving a generated file tree;
 //! from the other, `trickles get` and curl through `trickles proxy` fetch
 //! every file and the bytes are compared; the throughput and the server's
-//! memory are printed; everything is torn down, also on failure or Ctrl-C
+//! memory are printed; then the server is killed with SIGKILL in the
+//! middle of a download and started again with the same key file, and
+//! the download finishes intact (no per-connection state was lost,
+//! because there was none); everything is torn down, also on failure or Ctrl-C
 //! (the namespaces by their drop and by xtask's reaper, trickled by its
 //! SIGINT handler). The last line is a one-line summary. Needs root.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use trickles_xdp::netns::NetnsPair;
@@ -115,38 +119,7 @@ fn run() -> Result<bool, String> {
         "== trickled between namespaces {} ({} {}) and {} ({} {})",
         pair.a.netns, pair.a.ifname, pair.a.addr, pair.b.netns, pair.b.ifname, pair.b.addr
     );
-    let mut server = pair
-        .b
-        .command(trickled.to_str().ok_or("path")?)
-        .args(["serve", "--interface", &pair.b.ifname, "--key-file"])
-        .arg(&keys)
-        .args(["--service", &format!("80=web:{}", root.display())])
-        .args(["--stats-listen", "127.0.0.1:9464", "--log", "info"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting trickled: {e}"))?;
-    let stderr = server.stderr.take().ok_or("no stderr")?;
-    let server = Proc(server);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut serving = false;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !serving && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            serving = line.contains("serving;");
-            if line.contains("ERROR") || line.starts_with("trickled:") {
-                return Err(line);
-            }
-        }
-    }
-    if !serving {
-        return Err("trickled did not start within 20 s".into());
-    }
+    let (server, _first_log) = start_server(&pair, &trickled, &keys, &root)?;
     let pid = server.0.id();
     let rss_before = rss_kib(pid).unwrap_or(0);
     println!(
@@ -234,19 +207,8 @@ fn run() -> Result<bool, String> {
     }
     drop(proxy);
 
-    let stats = pair
-        .b
-        .command(trickled.to_str().ok_or("path")?)
-        .args(["stats", "--raw", "--stats-listen", "127.0.0.1:9464"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&stats.stdout);
-    let sum = |prefix: &str| -> u64 {
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
+    let text = stats_text(&pair, &trickled)?;
+    let sum = |prefix: &str| counter(&text, prefix);
     let rss_after = rss_kib(pid).unwrap_or(0);
     println!("== the server");
     println!(
@@ -262,6 +224,69 @@ fn run() -> Result<bool, String> {
         rss_before,
         rss_after
     );
+
+    // A crash in the middle of a download: the client keeps the state.
+    let (big_name, big) = (RESTART_FILE, content(RESTART_FILE_LEN, 3));
+    let big_path = root.join(big_name);
+    std::fs::write(&big_path, &big).map_err(|e| e.to_string())?;
+    println!("== SIGKILL and restart of trickled during a download of /{big_name}");
+    let out = dir.join("get-restart.bin");
+    let before = counter(&stats_text(&pair, &trickled)?, "trickled_requests_total{");
+    let t = Instant::now();
+    let mut get = Proc(
+        pair.a
+            .command(trickles.to_str().ok_or("path")?)
+            .args([
+                "get",
+                "-q",
+                &format!("http://{}/{big_name}", pair.b.addr),
+                "-o",
+            ])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let answered = wait_for_requests(&pair, &trickled, before + KILL_AFTER_REQUESTS)? - before;
+    let killed_after = t.elapsed();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    drop(server);
+    println!(
+        "  killed trickled (pid {pid}) with SIGKILL {:.2} s into the download, after {answered} requests",
+        killed_after.as_secs_f64()
+    );
+    let (server, rx) = start_server(&pair, &trickled, &keys, &root)?;
+    let pid = server.0.id();
+    println!(
+        "  started it again (pid {pid}) with the same key file, {:.2} s into the download",
+        t.elapsed().as_secs_f64()
+    );
+    let (status, stderr) = get.wait_with_stderr()?;
+    let secs = t.elapsed().as_secs_f64();
+    let survived = status.success() && std::fs::read(&out).is_ok_and(|b| b == big);
+    all_identical &= survived;
+    total_bytes += big.len();
+    println!(
+        "  /{big_name:<14} {:>11} bytes in {secs:6.3} s across the restart {}",
+        big.len(),
+        if survived { "identical" } else { "DIFFERENT" }
+    );
+    if !status.success() {
+        println!("    {}", stderr.trim());
+    }
+    let text = stats_text(&pair, &trickled)?;
+    println!(
+        "  the new process answered {} requests; refused {} made before it started (predates_start)",
+        counter(&text, "trickled_requests_total{"),
+        counter(
+            &text,
+            "trickled_drops_total{queue=\"0\",port=\"80\",reason=\"predates_start\"}"
+        )
+    );
+
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -285,16 +310,116 @@ fn run() -> Result<bool, String> {
     );
     drop(server);
     println!(
-        "summary: {:.1} MB fetched between namespaces, {}, trickles get {get_rate:.2} Gb/s, curl via proxy {proxy_rate:.2} Gb/s, server RSS {} MiB",
+        "summary: {:.1} MB fetched between namespaces, {}, trickles get {get_rate:.2} Gb/s, curl via proxy {proxy_rate:.2} Gb/s, server RSS {} MiB, {}",
         total_bytes as f64 / 1e6,
         if all_identical {
             "all identical"
         } else {
             "SOME DIFFERENT"
         },
-        rss_after / 1024
+        rss_after / 1024,
+        if survived {
+            "a download survived a SIGKILL and restart of the server"
+        } else {
+            "a download did NOT survive a restart of the server"
+        }
     );
     Ok(all_identical && stopped)
+}
+
+/// The file downloaded across the restart, and its length: large enough
+/// that the download is still running when the kill comes.
+const RESTART_FILE: &str = "big/restart.bin";
+const RESTART_FILE_LEN: usize = 300_000_000;
+/// Requests the server answers before it is killed (about 30 MB).
+const KILL_AFTER_REQUESTS: u64 = 20_000;
+
+impl Proc {
+    /// Wait for the process to exit: its status and standard error.
+    fn wait_with_stderr(&mut self) -> Result<(std::process::ExitStatus, String), String> {
+        let mut err = String::new();
+        if let Some(mut stderr) = self.0.stderr.take() {
+            std::io::Read::read_to_string(&mut stderr, &mut err).map_err(|e| e.to_string())?;
+        }
+        let status = self.0.wait().map_err(|e| e.to_string())?;
+        Ok((status, err))
+    }
+}
+
+/// Start `trickled serve` of the web files under `root` in the server
+/// namespace and wait until it logs that it serves; its log lines.
+fn start_server(
+    pair: &NetnsPair,
+    trickled: &Path,
+    keys: &Path,
+    root: &Path,
+) -> Result<(Proc, Receiver<String>), String> {
+    let mut server = pair
+        .b
+        .command(trickled.to_str().ok_or("path")?)
+        .args(["serve", "--interface", &pair.b.ifname, "--key-file"])
+        .arg(keys)
+        .args(["--service", &format!("80=web:{}", root.display())])
+        .args(["--stats-listen", "127.0.0.1:9464", "--log", "info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting trickled: {e}"))?;
+    let stderr = server.stderr.take().ok_or("no stderr")?;
+    let server = Proc(server);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.contains("ERROR") || line.starts_with("trickled:") {
+                return Err(line);
+            }
+            if line.contains("serving;") {
+                return Ok((server, rx));
+            }
+        }
+    }
+    Err("trickled did not start within 20 s".into())
+}
+
+/// The server's Prometheus text.
+fn stats_text(pair: &NetnsPair, trickled: &Path) -> Result<String, String> {
+    let stats = pair
+        .b
+        .command(trickled.to_str().ok_or("path")?)
+        .args(["stats", "--raw", "--stats-listen", "127.0.0.1:9464"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&stats.stdout).into_owned())
+}
+
+/// The sum of the counter lines of `text` that start with `prefix`.
+fn counter(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Wait (at most 30 s) until the server has answered `n` requests since
+/// it started; how many it had.
+fn wait_for_requests(pair: &NetnsPair, trickled: &Path, n: u64) -> Result<u64, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let answered = counter(&stats_text(pair, trickled)?, "trickled_requests_total{");
+        if answered >= n {
+            return Ok(answered);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!(
+        "the server did not answer {n} requests within 30 s"
+    ))
 }
 
 /// Removes the demo's directory, also on failure.

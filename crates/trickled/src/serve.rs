@@ -82,7 +82,7 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
     let accepted: Vec<KeyEpoch> = keyfile.accepted.iter().map(|a| a.epoch).collect();
     drop(keyfile);
     // Build the engines once to surface app errors (a missing root) now.
-    Services::new(&cfg.services, &keys).map_err(|e| e.to_string())?;
+    Services::new(&cfg.services, &keys, 1024).map_err(|e| e.to_string())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -132,6 +132,7 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
     };
     let worker_keys = keys.clone();
     let services = cfg.services.clone();
+    let replay_entries = cfg.replay_entries;
     let worker_stop = stop.clone();
     let worker_board = board.clone();
     let started = Arc::new(AtomicBool::new(false));
@@ -146,10 +147,11 @@ pub fn serve(cfg: &ServeConfig, ready: Option<Arc<AtomicBool>>) -> Result<(), St
                     tracing::debug!(queue, "worker started");
                     // Checked above: a root that vanished since is the
                     // only failure, and then the worker serves nothing.
-                    let mut engines = Services::new(&services, &worker_keys).unwrap_or_else(|e| {
-                        tracing::error!(queue, error = %e, "cannot build the services");
-                        Services::empty()
-                    });
+                    let mut engines = Services::new(&services, &worker_keys, replay_entries)
+                        .unwrap_or_else(|e| {
+                            tracing::error!(queue, error = %e, "cannot build the services");
+                            Services::empty()
+                        });
                     // What a predecessor of this process answered is
                     // unknown here: its requests are not answered again.
                     engines.set_replay_floor(ServerClock::new().now());

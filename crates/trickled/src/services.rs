@@ -82,8 +82,13 @@ pub struct Services {
 }
 
 impl Services {
-    /// Engines for `services`, following `keys`.
-    pub fn new(services: &[Service], keys: &Arc<SharedKeys>) -> std::io::Result<Services> {
+    /// Engines for `services`, following `keys`, each with a replay table
+    /// of `replay_entries`.
+    pub fn new(
+        services: &[Service],
+        keys: &Arc<SharedKeys>,
+        replay_entries: usize,
+    ) -> std::io::Result<Services> {
         let mut servers = Vec::with_capacity(services.len());
         for s in services {
             let app = match &s.app {
@@ -94,6 +99,7 @@ impl Services {
             let engine = StreamServer::new(
                 ServerConfig {
                     port: s.port,
+                    replay_entries,
                     ..ServerConfig::default()
                 },
                 server_keys,

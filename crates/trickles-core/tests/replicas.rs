@@ -83,6 +83,10 @@ struct Net {
     last_progress: (u64, u64),
     /// When the server-to-client link is free again.
     link_free: u64,
+    /// Extra delay of each response, uniform in [0, jitter) µs
+    /// (reordering).
+    jitter: u64,
+    rng: u64,
 }
 
 impl Net {
@@ -98,6 +102,8 @@ impl Net {
             longest_stall: 0,
             last_progress: (0, 0),
             link_free: 0,
+            jitter: 0,
+            rng: 0x9e37_79b9_7f4a_7c15,
         };
         let mut out = Vec::new();
         net.client.start(Instant(0), &mut |f| out.push(f.to_vec()));
@@ -148,7 +154,16 @@ impl Net {
                         let start = self.link_free.max(t);
                         if start - t < QUEUE * FRAME_US {
                             self.link_free = start + FRAME_US;
-                            self.wire.push_back((self.link_free + ONE_WAY_US, r, false));
+                            self.rng ^= self.rng << 13;
+                            self.rng ^= self.rng >> 7;
+                            self.rng ^= self.rng << 17;
+                            let extra = if self.jitter > 0 {
+                                self.rng % self.jitter
+                            } else {
+                                0
+                            };
+                            self.wire
+                                .push_back((self.link_free + ONE_WAY_US + extra, r, false));
                         }
                     }
                 } else {
@@ -311,4 +326,32 @@ fn a_replayed_request_gets_what_the_protocol_promises() {
     let mut c = started_at(0);
     let late = t + u64::from(ServerConfig::default().replay_horizon_ms) * 1000 + 1_000_000;
     assert_eq!(replay(&mut c, late, &captured, DropReason::Stale), (0, 1));
+}
+
+#[test]
+fn reordered_responses_are_waited_for_and_refuse_no_request() {
+    // Responses reordered by up to 0.3 and 1 ms (less than the client's
+    // reordering allowance), from one server and sprayed over two.
+    for (jitter, servers) in [(300, 1), (1000, 1), (300, 2), (1000, 2)] {
+        let mut net = Net::new(LEN, (0..servers).map(|_| Some(started_at(0))).collect());
+        net.jitter = jitter;
+        net.run(60_000_000, |i, _| i % servers);
+        let c = net.client.stats();
+        let refused: u64 = (0..servers)
+            .map(|i| {
+                net.server(i)
+                    .server()
+                    .stats()
+                    .drops(DropReason::InconsistentSack)
+            })
+            .sum();
+        assert!(
+            net.intact(LEN),
+            "jitter {jitter} µs, {servers} servers: {c:?}"
+        );
+        assert_eq!(refused, 0, "jitter {jitter} µs, {servers} servers: {c:?}");
+        // Most holes were reordering, and the client waited for them.
+        assert!(c.reorder_filled * 10 >= c.reorder_holds * 9, "{c:?}");
+        assert_eq!(c.timeouts, 0, "{c:?}");
+    }
 }

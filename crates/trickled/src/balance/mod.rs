@@ -33,8 +33,10 @@ pub enum Mode {
     /// Kernel ECMP on the L4 hash: each flow (each Trickles connection)
     /// goes to one replica and moves when that replica fails.
     Ecmp,
-    /// Each Trickles request to any live replica (hash of the client's
-    /// address, port and the request's continuation MAC); other traffic by
+    /// Each Trickles request to any live replica, chosen from the packet's
+    /// own bytes (a hash of the client's address and port, the
+    /// connection's incarnation and the request number / 16, so runs of 16
+    /// requests go to one replica); no connection table. Other traffic by
     /// ECMP. Needs --ingress.
     Spray,
 }

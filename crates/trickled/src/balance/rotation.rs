@@ -10,13 +10,17 @@
 //!   devices client traffic arrives on (netdev family, before routing)
 //!   that forwards each Trickles-marked segment for the service ports
 //!   (marker `FD 04 54 52` at TCP offset 20, docs/protocol.md §1) to a
-//!   replica chosen by a hash of the client's address and port and the
-//!   first continuation's MAC (TCP bytes 92..96: REQUEST and
-//!   TIMEOUT_REQUEST carry the continuation at payload offset 8, §4.4).
-//!   Each request of a connection therefore lands on an independently
-//!   chosen replica (per-packet load balancing, paper §6.3, with no
-//!   connection table anywhere), and a replayed request lands on the
-//!   replica whose replay table saw the original (docs/protocol.md §9.2).
+//!   replica chosen by a hash of the client's address and port and of
+//!   the request's run of 16 consecutive request numbers (the
+//!   continuation's incarnation and `k / 16`, which REQUEST and
+//!   TIMEOUT_REQUEST carry at fixed offsets, §4.4). Each packet is placed
+//!   on its own, from its own bytes, with no connection table anywhere
+//!   (per-packet load balancing, paper §6.3); runs rather than single
+//!   requests because every switch of replica reorders responses, and the
+//!   client pauses its requests until a hole fills (§14.4). A replayed
+//!   request lands on the replica whose replay table saw the original,
+//!   and so, but at the end of a run, does the previous continuation a
+//!   request repeats (§9.2).
 //!   Both hashes of the rule (next hop, device) use one fixed seed, so
 //!   they agree.
 
@@ -27,6 +31,12 @@ use std::process::{Command, Stdio};
 pub const NFT_TABLE: &str = "trickles_balance";
 /// Seed of the rule's hashes (any fixed value: both must agree).
 const HASH_SEED: u32 = 0x5472_636b;
+/// The request's run of 16 consecutive request numbers, as nftables raw
+/// payload: the continuation (payload offset 8, after the TCP header and
+/// the 4-byte marker: TCP offset 32) holds the incarnation at bytes
+/// 12..16 and `k` at 16..20 (docs/protocol.md §4.4, §5); the top 28 bits
+/// of `k` are `k / 16`.
+const RUN_OF_REQUESTS: &str = "@th,352,32 . @th,384,28";
 
 /// A replica as the router reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +90,7 @@ pub fn nft_script(vip: Ipv4Addr, ports: &[u16], ingress: &[String], live: &[&Rep
         [one] => format!("fwd ip to {} device \"{}\"", one.addr, one.dev),
         many => {
             let hash = format!(
-                "jhash ip saddr . tcp sport . @th,736,32 mod {} seed 0x{HASH_SEED:08x}",
+                "jhash ip saddr . tcp sport . {RUN_OF_REQUESTS} mod {} seed 0x{HASH_SEED:08x}",
                 many.len()
             );
             let map = |f: &dyn Fn(&Replica) -> String| {

@@ -147,6 +147,13 @@ struct ServeArgs {
     /// (XDP takes steered frames before tcpdump can see them).
     #[arg(long, value_name = "DIR")]
     pcap_dir: Option<PathBuf>,
+    /// Replay-table entries per worker and service, rounded up to a power
+    /// of two (8 bytes each): enough for the requests of the 10 s replay
+    /// horizon, i.e. requests per second per worker x 10. If
+    /// trickled_replay_evictions_total rises, grow it [default: 1048576,
+    /// 8 MiB].
+    #[arg(long, value_name = "N")]
+    replay_entries: Option<usize>,
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -166,6 +173,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             xdp_mode: args.xdp_mode,
             bind_mode: args.bind_mode,
             pcap_dir: args.pcap_dir,
+            replay_entries: args.replay_entries,
             services: args.services,
         },
     )?;

@@ -128,12 +128,24 @@ pub struct ClientStats {
     /// (its CONTEXT packet was lost, or they came after the engine
     /// forgot it).
     pub missing_context: u64,
+    /// Times requests were held back because a hole might be reordering
+    /// (docs/protocol.md §14.4).
+    pub reorder_holds: u64,
+    /// Holds that ended because the missing packet arrived (reordering,
+    /// not loss).
+    pub reorder_filled: u64,
+    /// Originals that arrived after a proof had declared them lost: the
+    /// reordering allowance was too short (it grows).
+    pub spurious_losses: u64,
 }
 
 /// Contexts of compact continuations the client remembers (protocol.md
 /// §5.1): the current incarnation's, and a few older ones for responses
 /// that arrive late.
 const CONTEXTS: usize = 4;
+
+/// Most steps of the reordering allowance (8 × the base allowance).
+const MAX_REORDER_STEPS: u32 = 8;
 
 /// Duplicate responses after which the client stops carrying its previous
 /// request's continuation (protocol.md §4.4).
@@ -188,6 +200,18 @@ pub struct Client {
     /// Contexts learnt from full continuations, newest at `next_context - 1`.
     contexts: [Option<(ContextKey, Context)>; CONTEXTS],
     next_context: usize,
+    /// An original arrived below the highest one received: the path
+    /// reorders (docs/protocol.md §14.4).
+    reordering_seen: bool,
+    /// Continuations whose requests wait for a hole to fill, in arrival
+    /// order, and when they stop waiting.
+    reorder_queue: Vec<ContinuationBytes>,
+    reorder_deadline: Option<Instant>,
+    /// The reordering allowance in units of the base allowance (1..=8):
+    /// one more for each spurious loss, one less after 32 holds in a row
+    /// that the missing packet ended (RFC 8985 §6.2, adapting reo_wnd).
+    reorder_steps: u32,
+    reorder_fills_in_a_row: u32,
     stats: ClientStats,
 }
 
@@ -226,6 +250,11 @@ impl Client {
             closed: false,
             contexts: [None; CONTEXTS],
             next_context: 0,
+            reordering_seen: false,
+            reorder_queue: Vec::new(),
+            reorder_deadline: None,
+            reorder_steps: 1,
+            reorder_fills_in_a_row: 0,
             stats: ClientStats::default(),
         }
     }
@@ -301,16 +330,20 @@ impl Client {
         if self.is_done() {
             return None;
         }
-        match (self.deadline, self.delack_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.deadline, self.delack_deadline, self.reorder_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The retransmission timer fired.
     pub fn on_timer(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
         if self.delack_deadline.is_some_and(|d| now >= d) {
             self.flush_held(now, tx);
+        }
+        if self.reorder_deadline.is_some_and(|d| now >= d) {
+            // The hole outlived the reordering allowance: a loss.
+            self.release_held_requests(now, tx);
         }
         if self.is_done() || self.deadline.is_none_or(|d| now < d) {
             return;
@@ -467,6 +500,7 @@ impl Client {
             self.retx_expected.clear();
             self.held = None;
             self.delack_deadline = None;
+            self.drop_held_requests();
             self.timeout_pending = false;
             true
         } else {
@@ -507,6 +541,14 @@ impl Client {
             }
             return;
         }
+        if !retx && n < self.sack.highest_original() {
+            self.reordering_seen = true;
+            if self.sack.declared_lost(n) {
+                self.stats.spurious_losses += 1;
+                self.reorder_steps = (self.reorder_steps + 1).min(MAX_REORDER_STEPS);
+                self.reorder_fills_in_a_row = 0;
+            }
+        }
         self.record_nonce(n, r.nonce, retx);
         self.latest = Some(*bytes);
         if self.is_done() {
@@ -530,7 +572,27 @@ impl Client {
         // others end (their slots hold no stream bytes).
         let reading = Geometry::of(&cont).origin_slot == 0 && self.output.is_none();
         if cont.mode != mode::TERMINAL && !self.timeout_pending && (!reading || input_asked) {
-            self.answer_response(now, bytes, tx);
+            if self.reorder_queue.is_empty()
+                && !(self.reordering_seen && self.sack.has_unreported_hole())
+            {
+                self.answer_response(now, bytes, tx);
+            } else {
+                self.reorder_queue.push(*bytes);
+                if self.reorder_deadline.is_none() {
+                    self.stats.reorder_holds += 1;
+                    self.reorder_deadline = Some(now.plus_micros(self.reordering_allowance()));
+                }
+            }
+        }
+        if !self.reorder_queue.is_empty() && !self.sack.has_unreported_hole() {
+            // The missing packet came: reordering, not loss.
+            self.stats.reorder_filled += 1;
+            self.reorder_fills_in_a_row += 1;
+            if self.reorder_fills_in_a_row >= 32 {
+                self.reorder_fills_in_a_row = 0;
+                self.reorder_steps = (self.reorder_steps - 1).max(1);
+            }
+            self.release_held_requests(now, tx);
         }
         if self.deadline.is_none() {
             self.deadline = Some(now.plus_micros(self.rtt.rto()));
@@ -549,7 +611,7 @@ impl Client {
         if self.timeout_pending || self.output.is_none() {
             return false;
         }
-        let allowance = self.rtt.srtt().map_or(0, |s| s / 4).max(1_000);
+        let allowance = self.reordering_allowance();
         // Restart only once no other retransmission of the round is still
         // on its way: a restart abandons the round, and its holes would
         // have to be sent again.
@@ -559,6 +621,31 @@ impl Client {
             .filter(|&&x| x.plus_micros(allowance) < at)
             .count();
         overdue > 0 && overdue == self.retx_expected.len()
+    }
+
+    /// How long a packet may trail one sent after it before it counts as
+    /// lost: a quarter of the smoothed RTT, at least 1 ms (RFC 8985's
+    /// reordering window), times the steps spurious losses added.
+    fn reordering_allowance(&self) -> u64 {
+        self.rtt.srtt().map_or(0, |s| s / 4).max(1_000) * u64::from(self.reorder_steps)
+    }
+
+    /// Send the requests held for a hole, in the order their responses
+    /// came (docs/protocol.md §14.4).
+    fn release_held_requests(&mut self, now: Instant, tx: &mut dyn FnMut(&[u8])) {
+        self.reorder_deadline = None;
+        let mut queue = core::mem::take(&mut self.reorder_queue);
+        for c in &queue {
+            self.answer_response(now, c, tx);
+        }
+        queue.clear();
+        self.reorder_queue = queue;
+    }
+
+    /// Forget the requests held for a hole (their incarnation ended).
+    fn drop_held_requests(&mut self) {
+        self.reorder_queue.clear();
+        self.reorder_deadline = None;
     }
 
     /// Store stream bytes at `offset`; true if any were new.
@@ -784,6 +871,7 @@ impl Client {
             self.stats.timeouts += 1;
             self.timeout_pending = true;
         }
+        self.drop_held_requests();
         self.blocks = (original, retransmitted);
         self.arm_backoff(now);
     }
@@ -852,6 +940,7 @@ impl Client {
         }
         self.closed = true;
         self.deadline = None;
+        self.drop_held_requests();
         let p = Packet {
             flags: Flags(0),
             body: Body::Close(bytes),

@@ -69,12 +69,19 @@ impl Ranges {
     }
 }
 
+/// Floors of recent proofs whose ranges are kept: a response delayed by
+/// reordering may still carry a continuation of an older piece, whose
+/// proof needs the ranges between its floor and a newer one.
+const RECENT_FLOORS: usize = 4;
+
 /// What the client received, and the proofs it has sent.
 #[derive(Debug, Default, Clone)]
 pub struct ProofStore {
     original: Ranges,
     retransmitted: Ranges,
     reported_end: u32,
+    /// The floors of the last proofs built (0: none), oldest first.
+    floors: [u32; RECENT_FLOORS],
 }
 
 impl ProofStore {
@@ -101,6 +108,32 @@ impl ProofStore {
         }
     }
 
+    /// True if original `x` was declared lost by a proof already sent
+    /// (it is at or below the end of one and was not in it).
+    pub fn declared_lost(&self, x: u32) -> bool {
+        x <= self.reported_end && !self.original.contains(x)
+    }
+
+    /// The highest original packet received (0: none).
+    pub fn highest_original(&self) -> u32 {
+        self.original.0.values().next_back().map_or(0, |&(e, _)| e)
+    }
+
+    /// True if an original above the end of every proof sent so far is
+    /// missing below the highest one received: the next proof would
+    /// declare it lost.
+    pub fn has_unreported_hole(&self) -> bool {
+        let highest = self.highest_original();
+        if highest <= self.reported_end {
+            return false;
+        }
+        let first = self.reported_end + 1;
+        match self.original.0.range(..=first).next_back() {
+            Some((_, &(e, _))) if e >= first => e < highest,
+            _ => true,
+        }
+    }
+
     /// Build the proof for a request whose continuation has `floor`.
     pub fn build(
         &mut self,
@@ -108,31 +141,58 @@ impl ProofStore {
         original: &mut Vec<SackBlock>,
         retransmitted: &mut Vec<SackBlock>,
     ) {
-        self.original.forget_below(floor);
-        self.retransmitted.forget_below(floor);
-        let n = self.original.0.len();
+        // Ranges below the floor are settled for this continuation, but a
+        // late continuation of an older piece may still need them: forget
+        // only what lies below every recent floor.
+        if !self.floors.contains(&floor) {
+            self.floors.rotate_left(1);
+            self.floors[RECENT_FLOORS - 1] = floor;
+        }
+        let keep_from = self
+            .floors
+            .iter()
+            .copied()
+            .filter(|&f| f > 0)
+            .min()
+            .unwrap_or(floor);
+        self.original.forget_below(keep_from);
+        self.retransmitted.forget_below(keep_from);
+        let above = |r: &Ranges| r.0.iter().filter(|&(_, &(e, _))| e >= floor).count();
+        let n = above(&self.original);
         if n > MAX_ORIGINAL {
             // Keep the first and last halves; forget the middle for good.
             let keep_head = MAX_ORIGINAL / 2;
             let drop: Vec<u32> = self
                 .original
                 .0
-                .keys()
+                .iter()
+                .filter(|&(_, &(e, _))| e >= floor)
+                .map(|(&s, _)| s)
                 .skip(keep_head)
                 .take(n - MAX_ORIGINAL)
-                .copied()
                 .collect();
             for s in drop {
                 self.original.0.remove(&s);
             }
         }
-        while self.retransmitted.0.len() > MAX_RETRANSMITTED {
-            self.retransmitted.0.pop_first();
+        let m = above(&self.retransmitted);
+        if m > MAX_RETRANSMITTED {
+            let drop: Vec<u32> = self
+                .retransmitted
+                .0
+                .iter()
+                .filter(|&(_, &(e, _))| e >= floor)
+                .map(|(&s, _)| s)
+                .take(m - MAX_RETRANSMITTED)
+                .collect();
+            for s in drop {
+                self.retransmitted.0.remove(&s);
+            }
         }
         original.clear();
-        original.extend(self.original.blocks());
+        original.extend(self.original.blocks().filter(|b| b.end.0 >= floor));
         retransmitted.clear();
-        retransmitted.extend(self.retransmitted.blocks());
+        retransmitted.extend(self.retransmitted.blocks().filter(|b| b.end.0 >= floor));
         if let Some(last) = original.last() {
             self.reported_end = self.reported_end.max(last.end.0);
         }
@@ -152,6 +212,30 @@ mod tests {
         let (mut o, mut r) = (Vec::new(), Vec::new());
         s.build(floor, &mut o, &mut r);
         o.iter().map(|b| (b.start.0, b.end.0, b.proof)).collect()
+    }
+
+    #[test]
+    fn a_hole_is_unreported_until_a_proof_covers_it() {
+        let mut s = ProofStore::default();
+        s.record(1, 1, false);
+        assert!(!s.has_unreported_hole());
+        s.record(3, 3, false);
+        assert!(s.has_unreported_hole());
+        assert_eq!(s.highest_original(), 3);
+        // Filled by a late original: no hole.
+        s.record(2, 2, false);
+        assert!(!s.has_unreported_hole());
+        build(&mut s, 1);
+        s.record(5, 5, false);
+        assert!(s.has_unreported_hole());
+        // Once a proof declares 4 lost, nothing is unreported.
+        build(&mut s, 1);
+        assert!(!s.has_unreported_hole());
+        s.record(6, 6, false);
+        assert!(!s.has_unreported_hole());
+        // A retransmission does not count as an original.
+        s.record(8, 8, true);
+        assert!(!s.has_unreported_hole());
     }
 
     #[test]
@@ -194,6 +278,22 @@ mod tests {
         // The forgotten middle never comes back.
         let again = build(&mut s, 1);
         assert_eq!(again, b);
+    }
+
+    #[test]
+    fn a_late_continuation_of_an_older_piece_gets_a_whole_proof() {
+        let mut s = ProofStore::default();
+        for x in [1, 2, 3, 5, 6, 9, 10] {
+            s.record(x, x, false);
+        }
+        let whole = build(&mut s, 1);
+        // A newer piece's floor, then the older one again (reordering).
+        assert_eq!(build(&mut s, 8), [(9, 10, 9 ^ 10)]);
+        assert_eq!(build(&mut s, 1), whole);
+        assert_eq!(
+            build(&mut s, 1),
+            [(1, 3, 1 ^ 2 ^ 3), (5, 6, 5 ^ 6), (9, 10, 9 ^ 10)]
+        );
     }
 
     #[test]
