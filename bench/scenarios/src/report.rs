@@ -111,8 +111,14 @@ fn commit() -> String {
     let Some(hash) = git(&["rev-parse", "--short", "HEAD"]) else {
         return "unknown".into();
     };
-    let dirty = git(&["status", "--porcelain", "--", ":/", ":!bench/results"])
-        .is_some_and(|s| !s.is_empty());
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        ":/",
+        ":(top,exclude)bench/results",
+    ])
+    .is_some_and(|s| !s.is_empty());
     if dirty { format!("{hash}-dirty") } else { hash }
 }
 

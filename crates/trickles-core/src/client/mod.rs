@@ -146,6 +146,10 @@ const CONTEXTS: usize = 4;
 
 /// Most steps of the reordering allowance (8 × the base allowance).
 const MAX_REORDER_STEPS: u32 = 8;
+/// Holds in a row that the missing packet ended before the allowance
+/// shrinks by one step (RFC 8985 keeps a grown window for 16 recoveries;
+/// a hole is far more frequent than a recovery).
+const REORDER_STEP_DECAY: u32 = 256;
 
 /// Duplicate responses after which the client stops carrying its previous
 /// request's continuation (protocol.md §4.4).
@@ -208,7 +212,7 @@ pub struct Client {
     reorder_queue: Vec<ContinuationBytes>,
     reorder_deadline: Option<Instant>,
     /// The reordering allowance in units of the base allowance (1..=8):
-    /// one more for each spurious loss, one less after 32 holds in a row
+    /// one more for each spurious loss, one less after 256 holds in a row
     /// that the missing packet ended (RFC 8985 §6.2, adapting reo_wnd).
     reorder_steps: u32,
     reorder_fills_in_a_row: u32,
@@ -588,7 +592,7 @@ impl Client {
             // The missing packet came: reordering, not loss.
             self.stats.reorder_filled += 1;
             self.reorder_fills_in_a_row += 1;
-            if self.reorder_fills_in_a_row >= 32 {
+            if self.reorder_fills_in_a_row >= REORDER_STEP_DECAY {
                 self.reorder_fills_in_a_row = 0;
                 self.reorder_steps = (self.reorder_steps - 1).max(1);
             }
